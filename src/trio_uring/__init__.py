@@ -1,0 +1,37 @@
+"""trio_uring: run Trio on Linux's io_uring.
+
+>>> import trio, trio_uring
+>>> async def main() -> None:
+...     await trio.sleep(0)
+>>> trio_uring.run(main)
+
+``trio_uring.run`` is a drop-in for ``trio.run``; ``trio_uring.install()``
+switches every later run in the process.
+"""
+
+from __future__ import annotations
+
+from ._availability import Availability, Cause, UringUnavailableError
+from ._availability import check as check_availability
+from ._compat import UnsupportedTrioError
+from ._config import Settings
+from ._manager import UringIOManager, UringStatistics
+from ._run import install, is_installed, run, uninstall
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Availability",
+    "Cause",
+    "Settings",
+    "UnsupportedTrioError",
+    "UringIOManager",
+    "UringStatistics",
+    "UringUnavailableError",
+    "__version__",
+    "check_availability",
+    "install",
+    "is_installed",
+    "run",
+    "uninstall",
+]

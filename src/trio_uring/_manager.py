@@ -1,0 +1,495 @@
+"""``UringIOManager``: Trio's I/O-manager contract, fulfilled on io_uring.
+
+How Trio drives an I/O manager
+------------------------------
+
+Trio's run loop builds one manager per run (``TheIOManager()`` in
+``trio._core._run``) and, once per scheduler tick, calls
+``get_events(timeout)``: block until something happens or ``timeout``
+expires, returning a falsy value *only* in the latter case. Whatever it
+returns goes to ``process_events(events)`` on the Trio thread, which wakes
+the tasks whose I/O finished. In guest mode ``get_events`` runs in a worker
+thread while the Trio thread runs nothing, so the two never touch the ring
+at the same time; ``force_wakeup`` is the one method called concurrently
+(from other threads and from signal handlers).
+
+How we map that onto io_uring
+-----------------------------
+
+* Every task that waits gets an SQE queued in the SQ (no syscall); the next
+  ``get_events`` submits the whole batch and waits in the *same*
+  ``io_uring_enter``. One syscall per tick, however many tasks started
+  waiting.
+* ``wait_readable``/``wait_writable`` are one-shot ``IORING_OP_POLL_ADD``
+  requests. A poll consumes nothing, so cancelling one is instant: the task
+  is released at once (``Abort.SUCCEEDED``) and the kernel-side request is
+  either turned into a NOP (still in the SQ) or cancelled with
+  ``IORING_OP_ASYNC_CANCEL``. Its late CQE is recognised and ignored.
+  Unlike epoll there is no interest set to keep in sync, so a stale fd can
+  never make the loop spin: each poll fires at most once.
+* ``force_wakeup`` writes to an eventfd that a multishot poll watches.
+* Native operations (``trio_uring.lowlevel``) go through ``perform``: the
+  op's pins stay in the op record until its own CQE arrives, and a cancel is
+  a request to the kernel, answered by that CQE (see ``_ops.py``).
+* ``close()`` cancels every op the kernel still holds and reaps until the
+  table is empty before the ring's memory is unmapped.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import os
+import select
+import sys
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import outcome
+import trio
+from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+
+from . import _ops
+from ._config import Settings, current_settings
+from ._ops import Op
+from ._availability import open_ring
+from ._ring import CQE_F_MORE, IOSQE_IO_LINK, OP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trio.lowlevel import Task
+
+    from ._types import HasFileno
+
+_POLL_ADD = OP["POLL_ADD"]
+_ASYNC_CANCEL = OP["ASYNC_CANCEL"]
+_LINK_TIMEOUT = OP["LINK_TIMEOUT"]
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+# What wakes a waiter: what epoll would report for EPOLLIN / EPOLLOUT.
+_WAKES_READER = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+_WAKES_READER |= select.POLLRDHUP
+_WAKES_WRITER = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
+_POLL_ADD_MULTI = 1  # IORING_POLL_ADD_MULTI, 5.13
+_CANCEL_ALL = 1 << 0  # IORING_ASYNC_CANCEL_ALL, 5.19
+_CANCEL_FD = 1 << 1  # IORING_ASYNC_CANCEL_FD, 5.19
+_CANCEL_ANY = 1 << 2  # IORING_ASYNC_CANCEL_ANY, 5.19
+
+EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
+
+
+@attrs.frozen(eq=False)
+class UringStatistics:
+    """What ``trio.lowlevel.current_statistics().io_statistics`` reports on io_uring."""
+
+    tasks_waiting_read: int
+    """Tasks blocked in ``wait_readable``."""
+    tasks_waiting_write: int
+    """Tasks blocked in ``wait_writable``."""
+    ops_in_flight: int
+    """SQEs handed out whose final CQE has not arrived (internal ones included)."""
+    sqes_submitted: int
+    """SQEs queued since the run started."""
+    enter_calls: int
+    """``io_uring_enter`` system calls since the run started."""
+    cancels_requested: int
+    """``IORING_OP_ASYNC_CANCEL`` requests made for native ops."""
+    cancels_lost_to_result: int
+    """Cancelled native ops whose real result won and was delivered."""
+    linked_timeouts_armed: int
+    """``IORING_OP_LINK_TIMEOUT`` requests linked to native ops."""
+    linked_timeouts_fired: int
+    """Native ops that a kernel-linked timeout cancelled."""
+    ring_entries: int
+    """SQ size of the ring."""
+    backend: str = attrs.field(init=False, default="io_uring")
+    """Always ``"io_uring"``."""
+
+    @property
+    def sqes_per_enter(self) -> float:
+        """Average batch size: SQEs queued per ``io_uring_enter``."""
+        return self.sqes_submitted / self.enter_calls if self.enter_calls else 0.0
+
+
+def _fileno(fd: int | HasFileno) -> int:
+    if not isinstance(fd, int):
+        fd = fd.fileno()
+    if fd < 0:
+        # The same words select.epoll uses, so callers see one behaviour.
+        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+    return fd
+
+
+class UringIOManager:
+    """Trio's I/O manager on io_uring. Built by Trio, one per run."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._closed = True  # until the ring exists, close() has nothing to do
+        self._settings = settings if settings is not None else current_settings()
+        # The switch opens the ring in __new__ (to fall back if it can't).
+        ring = self.__dict__.pop("_pending_ring", None)
+        self._ring = ring if ring is not None else open_ring(self._settings)
+        self._closed = False
+        self._ops: dict[int, Op] = {}
+        self._readers: dict[int, Op] = {}
+        self._writers: dict[int, Op] = {}
+        self._cancels_requested = 0
+        self._cancels_lost = 0
+        self._timeouts_armed = 0
+        self._timeouts_fired = 0
+        self._wakeup_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._arm_wakeup()
+
+    # ------------------------------------------------------------------
+    # Trio's contract
+    # ------------------------------------------------------------------
+
+    def statistics(self) -> UringStatistics:
+        """Counters for ``trio.lowlevel.current_statistics()``."""
+        return UringStatistics(
+            tasks_waiting_read=len(self._readers),
+            tasks_waiting_write=len(self._writers),
+            ops_in_flight=len(self._ops),
+            sqes_submitted=self._ring.sqes_queued,
+            enter_calls=self._ring.enter_calls,
+            cancels_requested=self._cancels_requested,
+            cancels_lost_to_result=self._cancels_lost,
+            linked_timeouts_armed=self._timeouts_armed,
+            linked_timeouts_fired=self._timeouts_fired,
+            ring_entries=self._ring.sq_entries,
+        )
+
+    def force_wakeup(self) -> None:
+        """Make a blocked ``get_events`` return. Thread- and signal-safe."""
+        try:
+            os.eventfd_write(self._wakeup_fd, 1)
+        except BlockingIOError:
+            # The counter is saturated: a wakeup is already pending.
+            pass
+        except OSError:
+            # Closed under us at the end of a run: nothing left to wake.
+            pass
+
+    def get_events(self, timeout: float) -> EventResult:
+        """Submit what is queued and wait up to ``timeout`` s: one ``io_uring_enter``.
+
+        Returns ``()`` (falsy) if and only if the timeout expired with nothing.
+        """
+        if not self._ring.wait(timeout):
+            return ()
+        return self._ring.reap()
+
+    def process_events(self, events: EventResult) -> None:
+        """Wake the tasks whose operations completed (on the Trio thread)."""
+        if not events:
+            return
+        uds, results, flags = events
+        ops = self._ops
+        for ud, res, cqe_flags in zip(uds, results, flags):
+            op = ops.get(ud)
+            if op is None:
+                # Not ours any more (cannot happen unless the kernel
+                # misbehaves); nothing references memory for it.
+                continue
+            if not cqe_flags & CQE_F_MORE:
+                del ops[ud]
+            kind = op.kind
+            if kind == _ops.POLL_READ or kind == _ops.POLL_WRITE:
+                task = op.task
+                if task is None:
+                    continue
+                waiters = self._readers if kind == _ops.POLL_READ else self._writers
+                if res >= 0 and not res & (_WAKES_READER if kind == _ops.POLL_READ else _WAKES_WRITER):
+                    # io_uring always reports EPOLLRDHUP, even to a POLLOUT
+                    # request: a peer's shutdown is no reason to wake a
+                    # writer. epoll would not have reported it; poll again.
+                    self._repoll(op, waiters)
+                    continue
+                op.task = None
+                if waiters.get(op.fd) is op:
+                    del waiters[op.fd]
+                if res < 0:
+                    reschedule(task, outcome.Error(OSError(-res, os.strerror(-res))))
+                else:
+                    reschedule(task)
+            elif kind == _ops.NATIVE:
+                self._complete_native(op, res)
+            elif kind == _ops.WAKEUP:
+                self._drain_wakeup()
+                if not cqe_flags & CQE_F_MORE and not self._closed:
+                    self._arm_wakeup()
+            else:
+                self._complete_internal(op, res)
+
+    def close(self) -> None:
+        """Cancel and reap every op in flight, then release the ring.
+
+        Does not return while the kernel may still write into memory an op
+        pins: ops that cannot be cancelled once started are waited for.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._drain_all()
+        finally:
+            self._ring.close()
+            os.close(self._wakeup_fd)
+            self._ops.clear()
+            self._readers.clear()
+            self._writers.clear()
+
+    def __del__(self) -> None:
+        # Trio always calls close(); this is the safety net for a manager
+        # built and dropped by hand, so the kernel never outlives its pins.
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    # ------------------------------------------------------------------
+    # Readiness: wait_readable / wait_writable / notify_closing
+    # ------------------------------------------------------------------
+
+    async def wait_readable(self, fd: int | HasFileno) -> None:
+        """Block until the kernel reports that ``fd`` is readable.
+
+        ``fd`` is an integer file descriptor or an object with ``fileno()``.
+
+        :raises trio.BusyResourceError: if another task already waits to read it.
+        :raises trio.ClosedResourceError: if ``notify_closing`` is called on it meanwhile.
+        """
+        await self._poll_wait(_fileno(fd), self._readers, _ops.POLL_READ, _POLLIN)
+
+    async def wait_writable(self, fd: int | HasFileno) -> None:
+        """Block until the kernel reports that ``fd`` is writable.
+
+        :raises trio.BusyResourceError: if another task already waits to write it.
+        :raises trio.ClosedResourceError: if ``notify_closing`` is called on it meanwhile.
+        """
+        await self._poll_wait(_fileno(fd), self._writers, _ops.POLL_WRITE, _POLLOUT)
+
+    async def _poll_wait(self, fd: int, waiters: dict[int, Op], kind: int, mask: int) -> None:
+        if fd in waiters:
+            raise trio.BusyResourceError("another task is already reading / writing this fd")
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, kind, fd, _POLL_ADD, current_task())
+        op.index = ring.push_poll(fd, mask, ud)
+        self._ops[ud] = op
+        waiters[fd] = op
+
+        def abort(_: Callable[[], Any]) -> Abort:
+            # A poll consumes nothing: release the task now and make sure the
+            # kernel-side request goes away; its CQE will be ignored. (The
+            # request may have been renewed since: take the current one.)
+            self._orphan(waiters.pop(fd))
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    def _repoll(self, op: Op, waiters: dict[int, Op]) -> None:
+        # Same task, same fd, a fresh request. The old record is retired (its
+        # CQE just arrived); the abort callback finds the new one in waiters.
+        ring = self._ring
+        ud = ring.next_user_data()
+        new = Op(ud, op.kind, op.fd, _POLL_ADD, op.task)
+        mask = _POLLIN if op.kind == _ops.POLL_READ else _POLLOUT
+        new.index = ring.push_poll(op.fd, mask, ud)
+        op.task = None
+        self._ops[ud] = new
+        waiters[op.fd] = new
+
+    def notify_closing(self, fd: int | HasFileno) -> None:
+        """Wake every task waiting on ``fd`` with ``trio.ClosedResourceError``.
+
+        Call it before closing the fd. Native ops in flight on the fd are
+        cancelled too.
+        """
+        if not isinstance(fd, int):
+            fd = fd.fileno()
+        exc = trio.ClosedResourceError("another task closed this fd")
+        try:
+            me: Task | None = current_task()
+        except RuntimeError:
+            me = None
+        raise_at_end = False
+        for waiters in (self._readers, self._writers):
+            op = waiters.pop(fd, None)
+            if op is None:
+                continue
+            task = op.task
+            self._orphan(op)
+            if task is me:
+                raise_at_end = True
+            elif task is not None:
+                reschedule(task, outcome.Error(copy.copy(exc)))
+        self._cancel_native_on_fd(fd)
+        if raise_at_end:
+            raise exc
+
+    # ------------------------------------------------------------------
+    # Native operations (the op core; see _ops.py for the lifecycle)
+    # ------------------------------------------------------------------
+
+    def prepare(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        *,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        ioprio: int = 0,
+        buf_index: int = 0,
+        splice_fd_in: int = 0,
+        addr3: int = 0,
+        timeout_ts: Any = None,
+    ) -> Op:
+        """Queue a native op for the current task; its pins live in the record.
+
+        ``timeout_ts``, when given, is a pinned ``struct __kernel_timespec``
+        holding an absolute CLOCK_MONOTONIC deadline: a ``LINK_TIMEOUT`` is
+        queued right behind the op, in the same submission.
+        """
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, _ops.NATIVE, fd, opcode, current_task())
+        op.pins = pins
+        sqe_flags = 0
+        if timeout_ts is not None:
+            ring.reserve(2)
+            sqe_flags = IOSQE_IO_LINK
+        op.index = ring.push(
+            opcode, fd, ud, addr=addr, length=length, off=off, op_flags=op_flags,
+            sqe_flags=sqe_flags, ioprio=ioprio, buf_index=buf_index,
+            splice_fd_in=splice_fd_in, addr3=addr3,
+        )  # fmt: skip
+        self._ops[ud] = op
+        if timeout_ts is not None:
+            tud = ring.next_user_data()
+            top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
+            top.pins = timeout_ts
+            top.linked = op
+            op.linked = top
+            from ._uring import ffi  # type: ignore[attr-defined]
+
+            # IORING_TIMEOUT_ABS: the deadline is absolute on CLOCK_MONOTONIC.
+            top.index = ring.push(
+                _LINK_TIMEOUT, -1, tud, addr=int(ffi.cast("uintptr_t", timeout_ts)),
+                length=1, op_flags=1,
+            )  # fmt: skip
+            self._ops[tud] = top
+            self._timeouts_armed += 1
+        return op
+
+    async def wait_op(self, op: Op) -> int:
+        """Park until ``op``'s CQE arrives; return its ``res`` (negative = -errno).
+
+        A Trio cancel requests ``ASYNC_CANCEL`` and keeps waiting; if the
+        kernel confirms it (``-ECANCELED``, or ``-EINTR`` after our cancel)
+        ``Cancelled`` is raised, otherwise the real result wins and is
+        returned: the cancellation then lands at the next checkpoint. An op
+        still in the SQ is turned into a NOP and cancelled on the spot.
+        """
+
+        def abort(raise_cancel: Callable[[], Any]) -> Abort:
+            if self._ring.neutralize(op.index, op.user_data):
+                # The kernel never saw it; the NOP's CQE retires the record.
+                op.task = None
+                return Abort.SUCCEEDED
+            op.raise_cancel = raise_cancel
+            if not op.cancel_requested:
+                op.cancel_requested = True
+                self._cancels_requested += 1
+                self._queue_cancel(op.user_data)
+            return Abort.FAILED
+
+        res: int = await wait_task_rescheduled(abort)
+        if op.cancel_requested:
+            if res == -errno.ECANCELED or (res == -errno.EINTR and op.raise_cancel is not None):
+                assert op.raise_cancel is not None
+                op.raise_cancel()
+            else:
+                self._cancels_lost += 1
+        return res
+
+    def _complete_native(self, op: Op, res: int) -> None:
+        if op.linked is not None and res == -errno.ECANCELED and not op.cancel_requested:
+            # Nobody but the linked timeout cancelled it.
+            op.timed_out = True
+            self._timeouts_fired += 1
+        task = op.task
+        if task is not None:
+            op.task = None
+            reschedule(task, outcome.Value(res))
+
+    def _complete_internal(self, op: Op, res: int) -> None:
+        # ASYNC_CANCEL and LINK_TIMEOUT completions carry nothing a task
+        # waits for; retiring the record releases the timespec it pinned.
+        return
+
+    def _cancel_native_on_fd(self, fd: int) -> None:
+        for op in list(self._ops.values()):
+            if op.kind == _ops.NATIVE and op.fd == fd and not op.cancel_requested:
+                if op.task is None:
+                    continue
+                op.cancel_requested = True
+                self._cancels_requested += 1
+                self._queue_cancel(op.user_data)
+
+    # ------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------
+
+    def _orphan(self, op: Op) -> None:
+        """Nobody waits for ``op`` any more; make the kernel drop it soon."""
+        op.task = None
+        if not self._ring.neutralize(op.index, op.user_data):
+            self._queue_cancel(op.user_data)
+
+    def _queue_cancel(self, target_ud: int) -> None:
+        ring = self._ring
+        ud = ring.next_user_data()
+        self._ops[ud] = Op(ud, _ops.INTERNAL, -1, _ASYNC_CANCEL, None)
+        ring.push(_ASYNC_CANCEL, -1, ud, addr=target_ud)
+
+    def _arm_wakeup(self) -> None:
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, _ops.WAKEUP, self._wakeup_fd, _POLL_ADD, None)
+        op.index = ring.push_poll(self._wakeup_fd, _POLLIN, ud, _POLL_ADD_MULTI)
+        self._ops[ud] = op
+
+    def _drain_wakeup(self) -> None:
+        try:
+            os.eventfd_read(self._wakeup_fd)
+        except (BlockingIOError, OSError):
+            pass
+
+    def _drain_all(self) -> None:
+        """Cancel everything the kernel holds and reap until nothing is left."""
+        ring = self._ring
+        ops = self._ops
+        if not ops:
+            return
+        # Wake nobody: the run is over. One CANCEL_ANY|ALL request covers
+        # every op (5.19+). It is re-sent every second while ops linger: an op
+        # the kernel cannot cancel once started (a disk read in flight)
+        # finishes on its own and is reaped then. We never give up early,
+        # since unmapping while the kernel holds a pin is a use-after-free.
+        rounds = 0
+        while ops:
+            if rounds % 20 == 0:
+                cud = ring.next_user_data()
+                ops[cud] = Op(cud, _ops.INTERNAL, -1, _ASYNC_CANCEL, None)
+                ring.push(_ASYNC_CANCEL, -1, cud, op_flags=_CANCEL_ANY | _CANCEL_ALL)
+            rounds += 1
+            ring.wait(0.05)
+            uds, _, flags = ring.reap()
+            for ud, cqe_flags in zip(uds, flags):
+                if not cqe_flags & CQE_F_MORE:
+                    ops.pop(ud, None)
+
+assert sys.platform == "linux" or not TYPE_CHECKING

@@ -1,0 +1,137 @@
+"""Selecting the backend: ``run()``, the process-wide switch and the fallback policy."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import trio
+
+from ._availability import Cause, UringUnavailableError, open_ring
+from ._compat import trio_run_module
+from ._config import Fallback, Settings, current_settings, set_settings
+from ._manager import UringIOManager
+
+T = TypeVar("T")
+
+# Trio's own manager class, captured before anyone swaps it: the fallback.
+_STOCK_MANAGER: type[Any] = trio_run_module().TheIOManager
+if issubclass(_STOCK_MANAGER, UringIOManager):  # pragma: no cover - reimported module
+    raise ImportError("trio_uring._run imported after the switch was installed")
+
+_installed: Settings | None = None
+
+
+def stock_manager_class() -> type[Any]:
+    """Trio's own I/O-manager class (epoll on Linux)."""
+    return _STOCK_MANAGER
+
+
+def warn_fallback(cause: Cause, stacklevel: int = 3) -> None:
+    """Say, once per occurrence, that we run on stock Trio and why."""
+    warnings.warn(
+        f"trio_uring: io_uring is unavailable, running on stock Trio instead: {cause}",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+
+
+class _SwitchingManager(UringIOManager):
+    """What the switch installs as ``TheIOManager``.
+
+    Trio builds its manager with ``TheIOManager()``. If the ring cannot be
+    set up at that moment, the "warn" policy hands back Trio's own manager
+    (``__new__`` may return any object), so the run goes on, on epoll.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        settings = current_settings()
+        try:
+            ring = open_ring(settings)
+        except UringUnavailableError as exc:
+            if settings.fallback == "raise":
+                raise
+            warn_fallback(exc.cause, stacklevel=4)
+            return _STOCK_MANAGER()
+        self = super().__new__(cls)
+        self._pending_ring = ring
+        return self
+
+
+def _check_policy(fallback: str) -> Fallback:
+    if fallback not in ("warn", "raise"):
+        raise ValueError(f"fallback must be 'warn' or 'raise', not {fallback!r}")
+    return fallback  # type: ignore[return-value]
+
+
+def install(
+    *, fallback: Fallback = "warn", entries: int = 256, linked_timeouts: bool = True
+) -> bool:
+    """Make every later ``trio.run`` and ``start_guest_run`` in this process use io_uring.
+
+    For code you don't own (pytest-trio, anyio, hypercorn). Replaces Trio's
+    manager class itself, so code that patches methods on
+    ``trio._core._run.TheIOManager`` patches ours. Returns True if io_uring
+    is in effect; with ``fallback="warn"`` a machine without io_uring gets a
+    ``RuntimeWarning`` naming the cause and False, with ``"raise"`` a
+    ``UringUnavailableError``.
+    """
+    global _installed
+    run_mod = trio_run_module()
+    settings = Settings(entries=entries, fallback=_check_policy(fallback),
+                        linked_timeouts=linked_timeouts)  # fmt: skip
+    try:
+        open_ring(settings).close()
+    except UringUnavailableError as exc:
+        if settings.fallback == "raise":
+            raise
+        warn_fallback(exc.cause)
+        return False
+    set_settings(settings)
+    run_mod.TheIOManager = _SwitchingManager
+    _installed = settings
+    return True
+
+
+def uninstall() -> None:
+    """Undo ``install()``: later runs use Trio's own manager again."""
+    global _installed
+    run_mod = trio_run_module()
+    run_mod.TheIOManager = _STOCK_MANAGER
+    set_settings(Settings())
+    _installed = None
+
+
+def is_installed() -> bool:
+    """Whether the process-wide switch is on."""
+    return trio_run_module().TheIOManager is _SwitchingManager
+
+
+def run(
+    async_fn: Callable[..., Awaitable[T]],
+    *args: object,
+    fallback: Fallback = "warn",
+    entries: int = 256,
+    linked_timeouts: bool = True,
+    **trio_kwargs: Any,
+) -> T:
+    """Drop-in for ``trio.run`` that runs ``async_fn`` on io_uring.
+
+    Takes ``trio.run``'s keyword arguments (``clock``, ``instruments``,
+    ``restrict_keyboard_interrupt_to_checkpoints``,
+    ``strict_exception_groups``) plus ours: ``fallback`` (``"warn"`` or
+    ``"raise"``), ``entries`` (SQ size) and ``linked_timeouts``. The
+    process-wide switch is left as it was.
+    """
+    run_mod = trio_run_module()
+    settings = Settings(entries=entries, fallback=_check_policy(fallback),
+                        linked_timeouts=linked_timeouts)  # fmt: skip
+    previous_cls = run_mod.TheIOManager
+    previous_settings = set_settings(settings)
+    run_mod.TheIOManager = _SwitchingManager
+    try:
+        return trio.run(async_fn, *args, **trio_kwargs)
+    finally:
+        run_mod.TheIOManager = previous_cls
+        set_settings(previous_settings)
