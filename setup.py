@@ -22,12 +22,14 @@ class BuildPyWithPth(build_py):
     """Also place the start-up hook at the root of the install."""
 
     def run(self) -> None:
+        """Build as usual, then write the .pth file into the build tree."""
         super().run()
         target = os.path.join(self.build_lib, PTH_NAME)
         with open(target, "w", encoding="ascii") as f:
             f.write(PTH_LINE)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        """Declare the .pth file, so installers record (and uninstall) it."""
         return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
 
 

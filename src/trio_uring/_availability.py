@@ -63,7 +63,7 @@ class Cause:
 class UringUnavailableError(RuntimeError):
     """io_uring cannot be used here; ``cause`` says why."""
 
-    def __init__(self, cause: Cause):
+    def __init__(self, cause: Cause) -> None:
         super().__init__(cause.message)
         self.cause = cause
 
@@ -195,8 +195,8 @@ def open_ring(settings: Settings) -> Ring:
     try:
         ring = Ring(settings.entries, cq_entries=max(4 * settings.entries, 1024))
     except OSError as exc:
-        assert exc.errno is not None
-        raise UringUnavailableError(_setup_error_cause(exc.errno)) from exc
+        err = exc.errno if exc.errno is not None else errno_mod.EIO
+        raise UringUnavailableError(_setup_error_cause(err)) from exc
     try:
         features = ring.features
         if simulated.startswith("feature:"):

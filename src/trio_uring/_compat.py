@@ -47,8 +47,9 @@ def trio_run_module() -> Any:
                 f"Trio {trio.__version__} has no trio._core._run.{name}; trio_uring cannot "
                 "switch its I/O manager",
             )
+    manager = getattr(_run, "TheIOManager")  # noqa: B009 - a private, unexported name
     for method in ("get_events", "process_events", "force_wakeup", "close", "statistics"):
-        if not callable(getattr(_run.TheIOManager, method, None)):
+        if not callable(getattr(manager, method, None)):
             raise UnsupportedTrioError(
                 f"Trio {trio.__version__}'s I/O manager has no {method}(); its contract "
                 "changed and trio_uring cannot stand in for it",

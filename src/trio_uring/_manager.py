@@ -37,6 +37,7 @@ How we map that onto io_uring
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import os
@@ -50,9 +51,9 @@ import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from . import _ops
+from ._availability import open_ring
 from ._config import Settings, current_settings
 from ._ops import Op
-from ._availability import open_ring
 from ._ring import CQE_F_MORE, IOSQE_IO_LINK, OP
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class UringIOManager:
             return
         uds, results, flags = events
         ops = self._ops
-        for ud, res, cqe_flags in zip(uds, results, flags):
+        for ud, res, cqe_flags in zip(uds, results, flags, strict=False):
             op = ops.get(ud)
             if op is None:
                 # Not ours any more (cannot happen unless the kernel
@@ -200,7 +201,9 @@ class UringIOManager:
                 if task is None:
                     continue
                 waiters = self._readers if kind == _ops.POLL_READ else self._writers
-                if res >= 0 and not res & (_WAKES_READER if kind == _ops.POLL_READ else _WAKES_WRITER):
+                if res >= 0 and not res & (
+                    _WAKES_READER if kind == _ops.POLL_READ else _WAKES_WRITER
+                ):
                     # io_uring always reports EPOLLRDHUP, even to a POLLOUT
                     # request: a peer's shutdown is no reason to wake a
                     # writer. epoll would not have reported it; poll again.
@@ -373,7 +376,7 @@ class UringIOManager:
             top.pins = timeout_ts
             top.linked = op
             op.linked = top
-            from ._uring import ffi  # type: ignore[attr-defined]
+            from ._uring import ffi
 
             # IORING_TIMEOUT_ABS: the deadline is absolute on CLOCK_MONOTONIC.
             top.index = ring.push(
@@ -463,10 +466,8 @@ class UringIOManager:
         self._ops[ud] = op
 
     def _drain_wakeup(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             os.eventfd_read(self._wakeup_fd)
-        except (BlockingIOError, OSError):
-            pass
 
     def _drain_all(self) -> None:
         """Cancel everything the kernel holds and reap until nothing is left."""
@@ -488,8 +489,9 @@ class UringIOManager:
             rounds += 1
             ring.wait(0.05)
             uds, _, flags = ring.reap()
-            for ud, cqe_flags in zip(uds, flags):
+            for ud, cqe_flags in zip(uds, flags, strict=False):
                 if not cqe_flags & CQE_F_MORE:
                     ops.pop(ud, None)
+
 
 assert sys.platform == "linux" or not TYPE_CHECKING

@@ -60,7 +60,7 @@ class Op:
         "user_data",
     )
 
-    def __init__(self, user_data: int, kind: int, fd: int, opcode: int, task: Task | None):
+    def __init__(self, user_data: int, kind: int, fd: int, opcode: int, task: Task | None) -> None:
         self.user_data = user_data
         self.kind = kind
         self.fd = fd

@@ -28,7 +28,7 @@ import os
 import time
 from typing import Final
 
-from . import _uring  # type: ignore[attr-defined]
+from . import _uring
 
 ffi = _uring.ffi
 lib = _uring.lib
@@ -95,7 +95,9 @@ class Ring:
     memory they own (the I/O manager cancels and reaps every op first).
     """
 
-    def __init__(self, entries: int = DEFAULT_ENTRIES, cq_entries: int = 0, flags: int = -1):
+    def __init__(
+        self, entries: int = DEFAULT_ENTRIES, cq_entries: int = 0, flags: int = -1
+    ) -> None:
         if entries <= 0:
             raise ValueError(f"ring entries must be positive, not {entries}")
         if cq_entries < 0:
@@ -256,10 +258,7 @@ class Ring:
         forever = timeout < 0 or timeout == float("inf")
         deadline = 0.0 if forever else time.monotonic() + timeout
         while True:
-            if forever:
-                ns = -1
-            else:
-                ns = max(0, int((deadline - time.monotonic()) * 1e9))
+            ns = -1 if forever else max(0, int((deadline - time.monotonic()) * 1000000000.0))
             ret = lib.tu_submit_and_wait(self._ring, 1, ns)
             self.enter_calls += 1
             if lib.tu_cq_ready(self._ring):

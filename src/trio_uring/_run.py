@@ -45,6 +45,8 @@ class _SwitchingManager(UringIOManager):
     (``__new__`` may return any object), so the run goes on, on epoll.
     """
 
+    _pending_ring: Any
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         settings = current_settings()
         try:

@@ -55,7 +55,9 @@ def outcomes(junit: Path) -> dict[str, str]:
 
 def documented_differences() -> dict[str, str]:
     """Test ids listed in the differences table of docs/conformance.md."""
-    rows = re.findall(r"^\|\s*`([^`]+)`\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|", DOC.read_text("utf-8"), re.M)
+    rows = re.findall(
+        r"^\|\s*`([^`]+)`\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|", DOC.read_text("utf-8"), re.M
+    )
     return {test_id: f"{stock}->{uring}" for test_id, stock, uring in rows}
 
 
