@@ -99,15 +99,19 @@ def install(
 def uninstall() -> None:
     """Undo ``install()``: later runs use Trio's own manager again."""
     global _installed
-    run_mod = trio_run_module()
-    run_mod.TheIOManager = _STOCK_MANAGER
+    from trio._core import _run as run_mod
+
+    # No version check: putting Trio's own class back is always safe.
+    run_mod.TheIOManager = _STOCK_MANAGER  # type: ignore[attr-defined]
     set_settings(Settings())
     _installed = None
 
 
 def is_installed() -> bool:
     """Whether the process-wide switch is on."""
-    return trio_run_module().TheIOManager is _SwitchingManager
+    from trio._core import _run as run_mod
+
+    return getattr(run_mod, "TheIOManager", None) is _SwitchingManager
 
 
 def run(
