@@ -17,8 +17,8 @@ import trio.testing
 from trio_uring._uring import ffi
 
 import trio_uring
+from trio_uring._abi import OP
 from trio_uring._manager import UringIOManager
-from trio_uring._ring import OP
 
 
 def manager() -> UringIOManager:

@@ -51,13 +51,10 @@ _EXIT_STATUS_HELP = "exit status: 0 if io_uring is available, 1 if it is not, 2 
 
 
 def _known_opcodes() -> tuple[str, ...]:
-    # Imported here rather than at the top: _ring needs the compiled C
-    # extension, and a tool meant to explain why io_uring is unavailable must
-    # not itself fail to start when that extension is the reason.
-    try:
-        from ._ring import OPCODE_NAMES
-    except ImportError:
-        return ()
+    # From _abi, which never loads the C extension: a tool meant to explain
+    # why io_uring is unavailable must not fail when the extension is why.
+    from ._abi import OPCODE_NAMES
+
     return tuple(OPCODE_NAMES)
 
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import os
 
-from ._run import install
+from ._config import Settings
+from ._run import install, switch_on
 
 _value = os.environ.get("TRIO_URING_INSTALL", "").strip().lower()
-install(fallback="raise" if _value == "raise" else "warn")
+if _value == "raise":
+    # Deferred: the first trio.run raises UringUnavailableError, where the
+    # program sees it. Raising here would only print a note from site.py.
+    switch_on(Settings(fallback="raise"))
+else:
+    install(fallback="warn")

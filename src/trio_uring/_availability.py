@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._abi import FEATURE_NAMES, OP, OPCODE_NAMES, REQUIRED_FEATURES, feature_names
 from ._config import Settings
 
 if TYPE_CHECKING:
@@ -88,6 +89,24 @@ def seccomp_mode() -> int | None:
     return None
 
 
+def is_privileged_for_io_uring() -> bool:
+    """Whether ``kernel.io_uring_disabled=1`` lets this process through.
+
+    That setting restricts only processes without CAP_SYS_ADMIN that are not
+    in the group named by ``kernel.io_uring_group``.
+    """
+    cap_sys_admin = 1 << 21
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("CapEff:") and int(line.split()[1], 16) & cap_sys_admin:
+                    return True
+    except (OSError, ValueError, IndexError):
+        pass
+    group = _read_int(SYSCTL_GROUP)
+    return group is not None and group >= 0 and (group == os.getegid() or group in os.getgroups())
+
+
 def diagnose_setup_error(
     err: int,
     *,
@@ -95,8 +114,14 @@ def diagnose_setup_error(
     seccomp: int | None,
     memlock: int | None,
     kernel: str,
+    privileged: bool = False,
 ) -> Cause:
-    """Name the cause of an ``io_uring_setup`` failure from the facts around it."""
+    """Name the cause of an ``io_uring_setup`` failure from the facts around it.
+
+    ``privileged`` says whether ``kernel.io_uring_disabled=1`` exempts this
+    process (CAP_SYS_ADMIN or the io_uring group): if so, an EPERM came
+    from somewhere else, typically a seccomp filter.
+    """
     name = errno_mod.errorcode.get(err, str(err))
     if err == errno_mod.EPERM:
         if disabled == 2:
@@ -106,7 +131,7 @@ def diagnose_setup_error(
                 "set it to 0 to use trio_uring",
                 err,
             )
-        if disabled == 1:
+        if disabled == 1 and not privileged:
             return Cause(
                 "disabled",
                 "io_uring is restricted to privileged processes on this machine "
@@ -163,6 +188,7 @@ def _setup_error_cause(err: int) -> Cause:
         seccomp=seccomp_mode(),
         memlock=_memlock(),
         kernel=platform.release(),
+        privileged=is_privileged_for_io_uring(),
     )
 
 
@@ -178,7 +204,7 @@ def open_ring(settings: Settings) -> Ring:
             Cause("extension", "trio_uring's C extension is not built (simulated)"),
         )
     try:
-        from ._ring import REQUIRED_FEATURES, Ring, feature_names
+        from ._ring import Ring
     except ImportError as exc:
         raise UringUnavailableError(
             Cause(
@@ -200,8 +226,6 @@ def open_ring(settings: Settings) -> Ring:
     try:
         features = ring.features
         if simulated.startswith("feature:"):
-            from ._ring import FEATURE_NAMES
-
             name = simulated.split(":", 1)[1]
             if name in FEATURE_NAMES:
                 features &= ~(1 << FEATURE_NAMES.index(name))
@@ -217,11 +241,7 @@ def open_ring(settings: Settings) -> Ring:
                 )
         supported = set(ring.probe())
         if simulated.startswith("opcode:"):
-            from ._ring import OP
-
             supported.discard(OP.get(simulated.split(":", 1)[1], -1))
-        from ._ring import OP
-
         missing = [name for name in REQUIRED_OPCODES if OP[name] not in supported]
         if missing:
             raise UringUnavailableError(
@@ -260,8 +280,6 @@ def check(settings: Settings | None = None) -> Availability:
     except UringUnavailableError as exc:
         return Availability(False, exc.cause, kernel, (), (), 0, 0)
     try:
-        from ._ring import OPCODE_NAMES, feature_names
-
         ops = ring.probe()
         return Availability(
             True,

@@ -51,10 +51,10 @@ import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from . import _ops
+from ._abi import CQE_F_MORE, IOSQE_IO_LINK, OP
 from ._availability import open_ring
 from ._config import Settings, current_settings
 from ._ops import Op
-from ._ring import CQE_F_MORE, IOSQE_IO_LINK, OP
 
 if TYPE_CHECKING:
     from collections.abc import Callable

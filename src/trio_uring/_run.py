@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,12 +29,30 @@ def stock_manager_class() -> type[Any]:
     return _STOCK_MANAGER
 
 
-def warn_fallback(cause: Cause, stacklevel: int = 3) -> None:
-    """Say, once per occurrence, that we run on stock Trio and why."""
+def _user_stacklevel() -> int:
+    """The stacklevel that points a warning at the first frame outside Trio and us.
+
+    The fallback warning can come from deep inside ``trio.run`` (when Trio
+    builds its manager); blaming a line in Trio would defeat warning filters
+    by module and the once-per-location rule.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not (module in ("trio", "trio_uring") or module.startswith(("trio.", "trio_uring."))):
+            return level
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return 1
+
+
+def warn_fallback(cause: Cause) -> None:
+    """Say that we run on stock Trio and why, pointing at the user's call."""
     warnings.warn(
         f"trio_uring: io_uring is unavailable, running on stock Trio instead: {cause}",
         RuntimeWarning,
-        stacklevel=stacklevel,
+        stacklevel=_user_stacklevel(),
     )
 
 
@@ -54,7 +73,7 @@ class _SwitchingManager(UringIOManager):
         except UringUnavailableError as exc:
             if settings.fallback == "raise":
                 raise
-            warn_fallback(exc.cause, stacklevel=4)
+            warn_fallback(exc.cause)
             return _STOCK_MANAGER()
         self = super().__new__(cls)
         self._pending_ring = ring
@@ -79,8 +98,7 @@ def install(
     ``RuntimeWarning`` naming the cause and False, with ``"raise"`` a
     ``UringUnavailableError``.
     """
-    global _installed
-    run_mod = trio_run_module()
+    trio_run_module()  # refuse an unsupported Trio before anything else
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
                         linked_timeouts=linked_timeouts)  # fmt: skip
     try:
@@ -90,10 +108,22 @@ def install(
             raise
         warn_fallback(exc.cause)
         return False
+    switch_on(settings)
+    return True
+
+
+def switch_on(settings: Settings) -> None:
+    """Install the switch without trying a ring first.
+
+    With the "raise" policy this defers the error to the first run, where
+    the program can catch it (the start-up hook uses this: an exception in a
+    ``.pth`` line is printed and swallowed by ``site.py``).
+    """
+    global _installed
+    run_mod = trio_run_module()
     set_settings(settings)
     run_mod.TheIOManager = _SwitchingManager
     _installed = settings
-    return True
 
 
 def uninstall() -> None:
