@@ -11,10 +11,13 @@ Run it with ``make demo`` or ``python examples/demo.py [--seconds S]``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from functools import partial
 from typing import Any
 
 import trio
+import trio.testing
 
 import trio_uring
 
@@ -51,7 +54,7 @@ async def program(seconds: float, clients: int) -> dict[str, Any]:
     """The demo program: echo round trips, then cancelled waits."""
     counts = [0]
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, echo, 0, "127.0.0.1")
+        listeners = await nursery.start(partial(trio.serve_tcp, echo, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
         start = time.perf_counter()
         async with trio.open_nursery() as clients_nursery:
@@ -61,15 +64,22 @@ async def program(seconds: float, clients: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
 
         # Cancellation: 2,000 tasks blocked reading, all cancelled at once.
+        # Each waiter gets its own fd (a dup of one socket): one reader per fd.
         a, b = trio.socket.socketpair()
-        with a, b:
+        fds = [os.dup(a.fileno()) for _ in range(2000)]
+        try:
             cancel_start = time.perf_counter()
             async with trio.open_nursery() as waiters:
-                for _ in range(2000):
-                    waiters.start_soon(trio.lowlevel.wait_readable, a.dup())
+                for fd in fds:
+                    waiters.start_soon(trio.lowlevel.wait_readable, fd)
                 await trio.testing.wait_all_tasks_blocked()
                 waiters.cancel_scope.cancel()
             cancel_elapsed = time.perf_counter() - cancel_start
+        finally:
+            for fd in fds:
+                os.close(fd)
+            a.close()
+            b.close()
         stats = trio.lowlevel.current_statistics().io_statistics
         nursery.cancel_scope.cancel()
     return {

@@ -31,6 +31,7 @@ from ._availability import (
     SYSCTL_DISABLED,
     Availability,
     check,
+    read_int_file,
     seccomp_mode,
 )
 from ._config import current_settings
@@ -56,14 +57,6 @@ def _known_opcodes() -> tuple[str, ...]:
     from ._abi import OPCODE_NAMES
 
     return tuple(OPCODE_NAMES)
-
-
-def _read_sysctl(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _memlock_limit() -> int | None:
@@ -120,7 +113,7 @@ def gather_info() -> dict[str, Any]:
         "environment": {name: os.environ.get(name) for name in (_INSTALL_ENV, SIMULATE_ENV)},
         "system": {
             "seccomp": seccomp_mode(),
-            "io_uring_disabled": _read_sysctl(SYSCTL_DISABLED),
+            "io_uring_disabled": read_int_file(SYSCTL_DISABLED),
             "memlock": _memlock_limit(),
         },
     }

@@ -69,7 +69,8 @@ class UringUnavailableError(RuntimeError):
         self.cause = cause
 
 
-def _read_int(path: str) -> int | None:
+def read_int_file(path: str) -> int | None:
+    """The integer in a one-line file such as a sysctl, or None if unreadable."""
     try:
         with open(path, encoding="ascii") as f:
             return int(f.read().strip())
@@ -103,7 +104,7 @@ def is_privileged_for_io_uring() -> bool:
                     return True
     except (OSError, ValueError, IndexError):
         pass
-    group = _read_int(SYSCTL_GROUP)
+    group = read_int_file(SYSCTL_GROUP)
     return group is not None and group >= 0 and (group == os.getegid() or group in os.getgroups())
 
 
@@ -184,7 +185,7 @@ def _memlock() -> int | None:
 def _setup_error_cause(err: int) -> Cause:
     return diagnose_setup_error(
         err,
-        disabled=_read_int(SYSCTL_DISABLED),
+        disabled=read_int_file(SYSCTL_DISABLED),
         seccomp=seccomp_mode(),
         memlock=_memlock(),
         kernel=platform.release(),
