@@ -84,13 +84,15 @@ def summarize(result: dict[str, str]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in order if k in counts)
 
 
-def main() -> int:
-    """Run both suites, compare, report."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-k", help="only tests matching this expression (debugging)")
-    args = parser.parse_args()
-    extra = ["-k", args.k] if args.k else []
+def differing(stock: dict[str, str], uring: dict[str, str]) -> set[str]:
+    """Test ids whose outcome differs between the two runs."""
+    return {
+        t for t in set(stock) | set(uring) if stock.get(t, "missing") != uring.get(t, "missing")
+    }
 
+
+def run_both(extra: list[str]) -> tuple[dict[str, str], dict[str, str], bool]:
+    """One stock run and one io_uring run; the flag says the probe confirmed io_uring."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_URING")}
     with tempfile.TemporaryDirectory(prefix="trio-conformance-") as tmp:
         workdir = Path(tmp)
@@ -106,9 +108,31 @@ def main() -> int:
         probe = probe_out.read_text("utf-8").split() if probe_out.exists() else []
     if probe != ["start", "io_uring", "finish", "io_uring"]:
         print(f"FAIL: the io_uring run did not prove it ran on io_uring: {probe}")
-        return 1
+        return stock, uring, False
+    return stock, uring, True
 
+
+def main() -> int:
+    """Run both suites, compare, report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-k", help="only tests matching this expression (debugging)")
+    args = parser.parse_args()
+    extra = ["-k", args.k] if args.k else []
+
+    stock, uring, probe_ok = run_both(extra)
+    if not probe_ok:
+        return 1
     documented = documented_differences()
+    if differing(stock, uring) - set(documented):
+        # Some of Trio's tests are timing-sensitive on a loaded 2-core box.
+        # A difference counts only if a second pair of runs shows it too.
+        print("   unexplained differences: running both suites once more to rule out flakes")
+        stock2, uring2, probe_ok = run_both(extra)
+        if not probe_ok:
+            return 1
+        for test_id in differing(stock, uring) - differing(stock2, uring2):
+            print(f"   flaky, not a difference: {test_id}")
+            uring[test_id] = stock[test_id] = stock2.get(test_id, "missing")
     undocumented: list[str] = []
     seen: set[str] = set()
     for test_id in sorted(set(stock) | set(uring)):
