@@ -27,6 +27,16 @@ def run(fn: Callable[[], Awaitable[None]], **kwargs: object) -> None:
     trio_uring.run(fn, fallback="raise", **kwargs)  # type: ignore[arg-type]
 
 
+def fill_send_buffer(sock: socket.socket) -> None:
+    """Send until the kernel refuses: the socket is then not writable."""
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+
+
 def io_stats() -> UringStatistics:
     stats = trio.lowlevel.current_statistics().io_statistics
     assert isinstance(stats, UringStatistics)
@@ -137,12 +147,7 @@ def test_statistics_counts_waiters() -> None:
                 nursery.start_soon(trio.lowlevel.wait_readable, pairs[0][1])
                 # ...and a writer, blocked by a full send buffer.
                 a2 = pairs[2][1]
-                a2.setblocking(False)
-                try:
-                    while True:
-                        a2.send(b"x" * 65536)
-                except BlockingIOError:
-                    pass
+                fill_send_buffer(a2)
                 nursery.start_soon(trio.lowlevel.wait_writable, a2)
                 await trio.testing.wait_all_tasks_blocked()
                 stats = io_stats()
@@ -174,13 +179,7 @@ def test_notify_closing_wakes_waiters_with_closed_resource_error() -> None:
             except trio.ClosedResourceError:
                 results.append(fn.__name__)
 
-        # Fill the buffer so the writer blocks too.
-        a.setblocking(False)
-        try:
-            while True:
-                a.send(b"x" * 65536)
-        except BlockingIOError:
-            pass
+        fill_send_buffer(a)  # so the writer blocks too
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wait, trio.lowlevel.wait_readable)
             nursery.start_soon(wait, trio.lowlevel.wait_writable)
