@@ -394,3 +394,53 @@ def test_guest_mode_on_asyncio() -> None:
         assert asyncio.run(host()) == "io_uring"
     finally:
         trio_uring.uninstall()
+
+
+def test_interrupted_close_keeps_what_the_kernel_may_still_touch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt mid-drain must leak pins, never free them."""
+    from trio_uring import _manager
+    from trio_uring._ops import INTERNAL, Op
+
+    manager = UringIOManager(Settings())
+    a, b = socket.socketpair()
+    try:
+        ring = manager._ring
+        ud = ring.next_user_data()
+        pinned = bytearray(64)
+        op = Op(ud, INTERNAL, a.fileno(), 6, None)
+        op.pins = pinned
+        manager._ops[ud] = op
+        ring.push_poll(a.fileno(), 1, ud)
+        assert not manager.get_events(0)
+
+        def interrupted(self: object, timeout: float) -> bool:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(type(ring), "wait", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            manager.close()
+        assert any(t.get(ud) is op and t[ud].pins is pinned for t in _manager._UNREAPED)
+        assert ring.closed
+        assert manager._wakeup_fd == -1
+    finally:
+        a.close()
+        b.close()
+
+
+def test_force_wakeup_after_close_touches_no_reused_fd() -> None:
+    manager = UringIOManager(Settings())
+    old_fd = manager._wakeup_fd
+    r, w = os.pipe()  # opened first, so neither end can take old_fd's number
+    manager.close()
+    os.dup2(w, old_fd)  # the eventfd's old number now names a pipe's write end
+    try:
+        manager.force_wakeup()
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 64)  # nothing was written into the unrelated pipe
+    finally:
+        os.close(old_fd)
+        os.close(r)
+        os.close(w)

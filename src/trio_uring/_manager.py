@@ -42,7 +42,6 @@ import copy
 import errno
 import os
 import select
-import sys
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -73,11 +72,12 @@ _WAKES_READER = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 _WAKES_READER |= select.POLLRDHUP
 _WAKES_WRITER = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _POLL_ADD_MULTI = 1  # IORING_POLL_ADD_MULTI, 5.13
-_CANCEL_ALL = 1 << 0  # IORING_ASYNC_CANCEL_ALL, 5.19
-_CANCEL_FD = 1 << 1  # IORING_ASYNC_CANCEL_FD, 5.19
-_CANCEL_ANY = 1 << 2  # IORING_ASYNC_CANCEL_ANY, 5.19
 
 EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
+
+# Op tables whose drain was interrupted at close(): kept alive for the life of
+# the process, because the kernel may still write into what they pin.
+_UNREAPED: list[dict[int, Op]] = []
 
 
 @attrs.frozen(eq=False)
@@ -131,7 +131,6 @@ class UringIOManager:
         # The switch opens the ring in __new__ (to fall back if it can't).
         ring = self.__dict__.pop("_pending_ring", None)
         self._ring = ring if ring is not None else open_ring(self._settings)
-        self._closed = False
         self._ops: dict[int, Op] = {}
         self._readers: dict[int, Op] = {}
         self._writers: dict[int, Op] = {}
@@ -139,7 +138,15 @@ class UringIOManager:
         self._cancels_lost = 0
         self._timeouts_armed = 0
         self._timeouts_fired = 0
-        self._wakeup_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        # fd -> {user_data: op} for native ops still owed a CQE, so that
+        # notify_closing (called on every socket close) finds them directly.
+        self._native_by_fd: dict[int, dict[int, Op]] = {}
+        try:
+            self._wakeup_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except BaseException:
+            self._ring.close()
+            raise
+        self._closed = False
         self._arm_wakeup()
 
     # ------------------------------------------------------------------
@@ -163,8 +170,11 @@ class UringIOManager:
 
     def force_wakeup(self) -> None:
         """Make a blocked ``get_events`` return. Thread- and signal-safe."""
+        fd = self._wakeup_fd
+        if fd < 0:
+            return  # closed: nothing left to wake
         try:
-            os.eventfd_write(self._wakeup_fd, 1)
+            os.eventfd_write(fd, 1)
         except BlockingIOError:
             # The counter is saturated: a wakeup is already pending.
             pass
@@ -222,8 +232,8 @@ class UringIOManager:
                 self._drain_wakeup()
                 if not cqe_flags & CQE_F_MORE and not self._closed:
                     self._arm_wakeup()
-            else:
-                self._complete_internal(op, res)
+            # Anything else is INTERNAL (ASYNC_CANCEL, LINK_TIMEOUT): nobody
+            # waits for it; retiring the record above released its pins.
 
     def close(self) -> None:
         """Cancel and reap every op in flight, then release the ring.
@@ -237,11 +247,20 @@ class UringIOManager:
         try:
             self._drain_all()
         finally:
-            self._ring.close()
-            os.close(self._wakeup_fd)
-            self._ops.clear()
+            if self._ops:
+                # The drain was interrupted (KeyboardInterrupt, an enter
+                # error): the kernel may still write into what these ops pin.
+                # Leaking them is safe; freeing them is a use-after-free.
+                _UNREAPED.append(self._ops)
+            self._ops = {}
+            self._native_by_fd.clear()
             self._readers.clear()
             self._writers.clear()
+            self._ring.close()
+            fd, self._wakeup_fd = self._wakeup_fd, -1
+            # From now on force_wakeup writes to -1 (EBADF, ignored), never
+            # to an unrelated file that reused this number.
+            os.close(fd)
 
     def __del__(self) -> None:
         # Trio always calls close(); this is the safety net for a manager
@@ -370,6 +389,7 @@ class UringIOManager:
             splice_fd_in=splice_fd_in, addr3=addr3,
         )  # fmt: skip
         self._ops[ud] = op
+        self._native_by_fd.setdefault(fd, {})[ud] = op
         if timeout_ts is not None:
             tud = ring.next_user_data()
             top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
@@ -411,14 +431,20 @@ class UringIOManager:
 
         res: int = await wait_task_rescheduled(abort)
         if op.cancel_requested:
-            if res == -errno.ECANCELED or (res == -errno.EINTR and op.raise_cancel is not None):
-                assert op.raise_cancel is not None
-                op.raise_cancel()
-            else:
-                self._cancels_lost += 1
+            if res == -errno.ECANCELED or res == -errno.EINTR:
+                if op.raise_cancel is not None:
+                    op.raise_cancel()
+                # Not a Trio cancel: notify_closing asked for it.
+                raise trio.ClosedResourceError("another task closed this fd")
+            self._cancels_lost += 1
         return res
 
     def _complete_native(self, op: Op, res: int) -> None:
+        same_fd = self._native_by_fd.get(op.fd)
+        if same_fd is not None:
+            same_fd.pop(op.user_data, None)
+            if not same_fd:
+                del self._native_by_fd[op.fd]
         if op.linked is not None and res == -errno.ECANCELED and not op.cancel_requested:
             # Nobody but the linked timeout cancelled it.
             op.timed_out = True
@@ -428,16 +454,9 @@ class UringIOManager:
             op.task = None
             reschedule(task, outcome.Value(res))
 
-    def _complete_internal(self, op: Op, res: int) -> None:
-        # ASYNC_CANCEL and LINK_TIMEOUT completions carry nothing a task
-        # waits for; retiring the record releases the timespec it pinned.
-        return
-
     def _cancel_native_on_fd(self, fd: int) -> None:
-        for op in list(self._ops.values()):
-            if op.kind == _ops.NATIVE and op.fd == fd and not op.cancel_requested:
-                if op.task is None:
-                    continue
+        for op in self._native_by_fd.get(fd, {}).values():
+            if op.task is not None and not op.cancel_requested:
                 op.cancel_requested = True
                 self._cancels_requested += 1
                 self._queue_cancel(op.user_data)
@@ -475,23 +494,20 @@ class UringIOManager:
         ops = self._ops
         if not ops:
             return
-        # Wake nobody: the run is over. One CANCEL_ANY|ALL request covers
-        # every op (5.19+). It is re-sent every second while ops linger: an op
-        # the kernel cannot cancel once started (a disk read in flight)
-        # finishes on its own and is reaped then. We never give up early,
-        # since unmapping while the kernel holds a pin is a use-after-free.
+        # Wake nobody: the run is over. Each op gets its own ASYNC_CANCEL by
+        # user_data (5.5+, unlike CANCEL_ANY's 5.19). The requests are sent
+        # again every second while ops linger: an op the kernel cannot cancel
+        # once started (a disk read in flight) finishes on its own and is
+        # reaped then. We never give up early, since unmapping while the
+        # kernel holds a pin is a use-after-free.
         rounds = 0
         while ops:
             if rounds % 20 == 0:
-                cud = ring.next_user_data()
-                ops[cud] = Op(cud, _ops.INTERNAL, -1, _ASYNC_CANCEL, None)
-                ring.push(_ASYNC_CANCEL, -1, cud, op_flags=_CANCEL_ANY | _CANCEL_ALL)
+                for ud in [ud for ud, op in ops.items() if op.opcode != _ASYNC_CANCEL]:
+                    self._queue_cancel(ud)
             rounds += 1
             ring.wait(0.05)
             uds, _, flags = ring.reap()
-            for ud, cqe_flags in zip(uds, flags, strict=False):
+            for ud, cqe_flags in zip(uds, flags, strict=True):
                 if not cqe_flags & CQE_F_MORE:
                     ops.pop(ud, None)
-
-
-assert sys.platform == "linux" or not TYPE_CHECKING

@@ -197,8 +197,8 @@ class Ring:
     def wait(self, timeout: float) -> bool:
         """Submit everything queued and wait up to ``timeout`` s for a completion.
 
-        Returns True if completions are ready (or a signal interrupted the
-        wait), False if the timeout expired with nothing. A negative or
+        Returns True if completions are ready, False if and only if the
+        timeout expired with nothing (a signal alone never ends the wait). A negative or
         infinite timeout means no limit.
         """
         if self._backlog_ud or lib.tu_cq_ready(self._ring):
@@ -229,9 +229,10 @@ class Ring:
                 return False
             if ret == -errno.EINTR:
                 # Let Python run its signal handlers; a handler that needs
-                # the loop awake writes to a wakeup fd we are polling.
+                # the loop awake writes to a wakeup fd we are polling, so the
+                # next enter returns at once with that completion.
                 if not forever and time.monotonic() >= deadline:
-                    return True
+                    return False  # timed out, and nothing completed
                 continue
             if ret in (-errno.EBUSY, -errno.EAGAIN):
                 self._reap_into_backlog()
