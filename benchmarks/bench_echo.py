@@ -12,7 +12,9 @@ Single runs on a small machine are noisy (identical runs can differ by more
 than 1.5x in round trips per second), so each case is run ``--repeat``
 times per backend, interleaving the backends and alternating their order
 every round, and the table reports medians, the rps range and the ratios of
-the medians. ``--json`` also includes every individual run.
+the medians. ``--json`` also includes every individual run. On a machine
+with two or more CPUs the server and the load generator are each bound to
+one CPU (``TRIO_URING_BENCH_PIN=0`` turns that off).
 
 Usage::
 
@@ -51,6 +53,29 @@ BUILD_DIR = REPO_ROOT / "build" / "bench"
 CLIENT_BINARY = BUILD_DIR / "echo_client"
 
 HOST = "127.0.0.1"
+
+
+def _cpu_plan() -> tuple[int | None, int | None]:
+    """CPUs for the server and the load generator, or (None, None) to let them float.
+
+    On a small machine the scheduler moving the server and the client onto
+    one core (and off again) is most of the run-to-run noise; one core each
+    gives both backends the same conditions. Set ``TRIO_URING_BENCH_PIN=0``
+    to let them float.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or os.environ.get("TRIO_URING_BENCH_PIN", "1") == "0":
+        return None, None
+    return cpus[0], cpus[1]
+
+
+def _pinned(cpu: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that binds the child to ``cpu`` (None: no binding)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
 SERVER_READY_TIMEOUT = 30.0
 SERVER_STOP_TIMEOUT = 10.0
 # Slack on top of warmup + duration for connecting and for the client's own
@@ -199,6 +224,7 @@ class _Server:
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
             start_new_session=True,
+            preexec_fn=_pinned(_cpu_plan()[0]),
         )
         self.pid = self.proc.pid  # the Python server's pid, once known
 
@@ -275,7 +301,12 @@ def _run_client(
         "--phase-marks",
     ]  # fmt: skip
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_pinned(_cpu_plan()[1]),
     )
     # A hung client would block the readline loop below forever, so a timer
     # kills it; the resulting failure is then reported like any other.

@@ -56,6 +56,12 @@ struct tu_info {
 
 struct tu_ring;
 
+/* The kernel's timespec, for LINK_TIMEOUT deadlines (pinned by the op). */
+struct __kernel_timespec {
+    long long tv_sec;
+    long long tv_nsec;
+};
+
 int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
              struct tu_ring **out, struct tu_info *info);
 void tu_destroy(struct tu_ring *r);
@@ -74,9 +80,12 @@ int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data);
 int tu_submit(struct tu_ring *r);
 int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns);
 int tu_flush_overflow(struct tu_ring *r);
+int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
+                  int32_t *res, uint32_t *flags, unsigned max);
 unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
                  uint32_t *flags, unsigned max);
 unsigned tu_cq_ready(struct tu_ring *r);
+unsigned long long tu_enter_count(struct tu_ring *r);
 int tu_cq_overflowed(struct tu_ring *r);
 
 #define TU_OP_LAST ...
@@ -134,6 +143,8 @@ struct tu_ring {
     void *sq_ring; size_t sq_ring_sz;
     void *cq_ring; size_t cq_ring_sz;
     void *sqe_mem; size_t sqe_mem_sz;
+    /* io_uring_enter calls made on this ring, for statistics */
+    unsigned long long enters;
 };
 
 static int tu_sys_setup(unsigned entries, struct io_uring_params *p)
@@ -142,11 +153,14 @@ static int tu_sys_setup(unsigned entries, struct io_uring_params *p)
     return ret < 0 ? -errno : (int)ret;
 }
 
-static int tu_sys_enter(int fd, unsigned to_submit, unsigned min_complete,
+static int tu_sys_enter(struct tu_ring *r, unsigned to_submit, unsigned min_complete,
                         unsigned flags, void *arg, size_t argsz)
 {
-    long ret = syscall(__NR_io_uring_enter, fd, to_submit, min_complete,
-                       flags, arg, argsz);
+    long ret;
+
+    r->enters++;
+    ret = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete,
+                  flags, arg, argsz);
     return ret < 0 ? -errno : (int)ret;
 }
 
@@ -391,7 +405,7 @@ int tu_submit(struct tu_ring *r)
     unsigned pending = tu_sq_pending(r);
     if (pending == 0)
         return 0;
-    return tu_sys_enter(r->fd, pending, 0, 0, NULL, 0);
+    return tu_sys_enter(r, pending, 0, 0, NULL, 0);
 }
 
 /* Submit everything queued and wait for at least wait_nr completions or
@@ -410,7 +424,7 @@ int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns
         ts.tv_nsec = timeout_ns % 1000000000LL;
         arg.ts = (uint64_t)(uintptr_t)&ts;
     }
-    return tu_sys_enter(r->fd, pending, wait_nr,
+    return tu_sys_enter(r, pending, wait_nr,
                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                         &arg, sizeof arg);
 }
@@ -421,7 +435,7 @@ int tu_flush_overflow(struct tu_ring *r)
     struct io_uring_getevents_arg arg;
     memset(&arg, 0, sizeof arg);
     arg.sigmask_sz = _NSIG / 8;
-    return tu_sys_enter(r->fd, 0, 0,
+    return tu_sys_enter(r, 0, 0,
                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                         &arg, sizeof arg);
 }
@@ -429,6 +443,11 @@ int tu_flush_overflow(struct tu_ring *r)
 unsigned tu_cq_ready(struct tu_ring *r)
 {
     return __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE) - *r->cq_khead;
+}
+
+unsigned long long tu_enter_count(struct tu_ring *r)
+{
+    return r->enters;
 }
 
 int tu_cq_overflowed(struct tu_ring *r)
@@ -455,6 +474,31 @@ unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
     }
     __atomic_store_n(r->cq_khead, head, __ATOMIC_RELEASE);
     return n;
+}
+
+/* The scheduler tick in one call: submit what is queued, wait for a
+   completion unless one is already there (timeout_ns < 0 = no limit, 0 =
+   don't wait), then reap into the arrays. Returns the number reaped (> 0),
+   or, with nothing reaped: 0, -ETIME (the wait timed out), -EINTR (a
+   signal) or another -errno of a failed enter. */
+int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
+                  int32_t *res, uint32_t *flags, unsigned max)
+{
+    int ret = 0;
+
+    if (tu_cq_ready(r) || timeout_ns == 0) {
+        /* Nothing to wait for: submit only if there is something queued. */
+        if (tu_sq_pending(r))
+            ret = tu_submit(r);
+    } else {
+        ret = tu_submit_and_wait(r, 1, timeout_ns);
+    }
+    if (tu_cq_ready(r))
+        return (int)tu_reap(r, user_data, res, flags, max);
+    /* Nothing arrived. A wait that submitted something reports the submit
+       count even when it timed out, so a non-negative ret is ambiguous: the
+       caller checks its own deadline. */
+    return ret > 0 ? 0 : ret;
 }
 """
 

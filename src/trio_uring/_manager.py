@@ -187,9 +187,7 @@ class UringIOManager:
 
         Returns ``()`` (falsy) if and only if the timeout expired with nothing.
         """
-        if not self._ring.wait(timeout):
-            return ()
-        return self._ring.reap()
+        return self._ring.get_events(timeout) or ()
 
     def process_events(self, events: EventResult) -> None:
         """Wake the tasks whose operations completed (on the Trio thread)."""

@@ -41,6 +41,12 @@ lib = _uring.lib
 DEFAULT_ENTRIES: Final = 256
 
 _generations = itertools.count(1)
+_monotonic = time.monotonic
+_INF = float("inf")
+_ETIME = errno.ETIME
+_EINTR = errno.EINTR
+_EBUSY = errno.EBUSY
+_EAGAIN = errno.EAGAIN
 
 
 class Ring:
@@ -89,9 +95,13 @@ class Ring:
         self._backlog_res: list[int] = []
         self._backlog_flags: list[int] = []
         self.sqes_queued = 0
-        self.enter_calls = 0
         self.closed = False
         self._probe: frozenset[int] | None = None
+
+    @property
+    def enter_calls(self) -> int:
+        """``io_uring_enter`` system calls made on this ring so far."""
+        return int(lib.tu_enter_count(self._ring)) if not self.closed else self._final_enters
 
     # -- identity --------------------------------------------------------
 
@@ -181,7 +191,6 @@ class Ring:
             if lib.tu_sq_pending(self._ring) == 0:
                 return 0
             ret = lib.tu_submit(self._ring)
-            self.enter_calls += 1
             if ret >= 0:
                 return int(ret)
             if ret == -errno.EINTR:
@@ -216,7 +225,6 @@ class Ring:
         while True:
             ns = -1 if forever else max(0, int((deadline - time.monotonic()) * 1000000000.0))
             ret = lib.tu_submit_and_wait(self._ring, 1, ns)
-            self.enter_calls += 1
             if lib.tu_cq_ready(self._ring):
                 return True
             if ret >= 0:
@@ -240,10 +248,58 @@ class Ring:
                 return True
             raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
 
+    def get_events(self, timeout: float) -> tuple[list[int], list[int], list[int]] | None:
+        """One scheduler tick: submit, wait up to ``timeout`` s, reap.
+
+        The common case is a single C call (one ``io_uring_enter`` at most).
+        Returns the completions as parallel lists (user_data, res, flags), or
+        None if and only if the timeout expired with nothing. A negative or
+        infinite timeout means no limit.
+        """
+        ring = self._ring
+        if self._backlog_ud or lib.tu_cq_overflowed(ring):
+            # Rare: completions parked by an earlier EBUSY, or an overflow.
+            return self.reap() if self.wait(timeout) else None
+        if timeout == 0:
+            ns = 0
+        elif timeout < 0 or timeout == _INF:
+            ns = -1
+        else:
+            ns = max(1, int(timeout * 1e9))
+            deadline = _monotonic() + timeout
+        batch = self._batch
+        while True:
+            n = lib.tu_get_events(ring, ns, self._ud_buf, self._res_buf, self._flags_buf, batch)
+            if n > 0:
+                uds: list[int] = ffi.unpack(self._ud_buf, n)
+                res: list[int] = ffi.unpack(self._res_buf, n)
+                flags: list[int] = ffi.unpack(self._flags_buf, n)
+                if n == batch or lib.tu_cq_overflowed(ring):
+                    more = self.reap()
+                    uds += more[0]
+                    res += more[1]
+                    flags += more[2]
+                return uds, res, flags
+            if n == 0 or n == -_EINTR or n == -_ETIME:
+                if ns == 0 or n == -_ETIME:
+                    return None
+                # The wait ended with nothing (after a signal, whose Python
+                # handler runs between our calls): go on until the deadline.
+                if ns > 0:
+                    left = deadline - _monotonic()
+                    if left <= 0:
+                        return None
+                    ns = max(1, int(left * 1e9))
+                continue
+            if n == -_EBUSY or n == -_EAGAIN:
+                self._reap_into_backlog()
+                self._flush_overflow()
+                return self.reap()
+            raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+
     def _flush_overflow(self) -> None:
         if lib.tu_cq_overflowed(self._ring):
             ret = lib.tu_flush_overflow(self._ring)
-            self.enter_calls += 1
             if ret < 0 and ret not in (-errno.EINTR, -errno.EBUSY, -errno.EAGAIN, -errno.ETIME):
                 raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
 
@@ -279,6 +335,7 @@ class Ring:
     def close(self) -> None:
         """Unmap the queues and close the ring fd. Idempotent."""
         if not self.closed:
+            self._final_enters = int(lib.tu_enter_count(self._ring))
             self.closed = True
             lib.tu_destroy(self._ring)
             self._ring = ffi.NULL
