@@ -41,7 +41,7 @@ def trio_run_module() -> Any:
         )
     from trio._core import _run
 
-    for name in ("TheIOManager", "setup_runner", "GLOBAL_RUN_CONTEXT"):
+    for name in ("TheIOManager", "setup_runner", "GLOBAL_RUN_CONTEXT", "SystemClock"):
         if not hasattr(_run, name):
             raise UnsupportedTrioError(
                 f"Trio {trio.__version__} has no trio._core._run.{name}; trio_uring cannot "

@@ -42,6 +42,7 @@ import copy
 import errno
 import os
 import select
+import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -49,7 +50,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-from . import _ops
+from . import _deadlines, _ops
 from ._abi import CQE_F_MORE, IOSQE_IO_LINK, OP
 from ._availability import open_ring
 from ._config import Settings, current_settings
@@ -72,6 +73,7 @@ _WAKES_READER = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 _WAKES_READER |= select.POLLRDHUP
 _WAKES_WRITER = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _POLL_ADD_MULTI = 1  # IORING_POLL_ADD_MULTI, 5.13
+_INF = float("inf")
 
 EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
 
@@ -101,7 +103,10 @@ class UringStatistics:
     linked_timeouts_armed: int
     """``IORING_OP_LINK_TIMEOUT`` requests linked to native ops."""
     linked_timeouts_fired: int
-    """Native ops that a kernel-linked timeout cancelled."""
+    """Kernel-linked timeouts that fired (their CQE said ``-ETIME``)."""
+    ops_resubmitted: int
+    """Native ops submitted again because their kernel timeout fired while
+    Trio's deadline had moved later."""
     ring_entries: int
     """SQ size of the ring."""
     backend: str = attrs.field(init=False, default="io_uring")
@@ -111,6 +116,21 @@ class UringStatistics:
     def sqes_per_enter(self) -> float:
         """Average batch size: SQEs queued per ``io_uring_enter``."""
         return self.sqes_submitted / self.enter_calls if self.enter_calls else 0.0
+
+
+def running_manager() -> UringIOManager | None:
+    """The current run's manager if it is ours, else None (stock Trio, a fallback).
+
+    :raises RuntimeError: outside a Trio run.
+    """
+    from ._compat import trio_run_module
+
+    try:
+        runner = trio_run_module().GLOBAL_RUN_CONTEXT.runner
+    except AttributeError:
+        raise RuntimeError("must be called from inside a Trio run") from None
+    io = runner.io_manager
+    return io if isinstance(io, UringIOManager) else None
 
 
 def _fileno(fd: int | HasFileno) -> int:
@@ -138,6 +158,12 @@ class UringIOManager:
         self._cancels_lost = 0
         self._timeouts_armed = 0
         self._timeouts_fired = 0
+        self._resubmitted = 0
+        # Trio's clock minus CLOCK_MONOTONIC, looked up at the first native
+        # op (the runner's clock is not known at construction); None: never
+        # link kernel timeouts in this run.
+        self._clock_offset: float | None = None
+        self._clock_checked = not self._settings.linked_timeouts
         # fd -> {user_data: op} for native ops still owed a CQE, so that
         # notify_closing (called on every socket close) finds them directly.
         self._native_by_fd: dict[int, dict[int, Op]] = {}
@@ -165,6 +191,7 @@ class UringIOManager:
             cancels_lost_to_result=self._cancels_lost,
             linked_timeouts_armed=self._timeouts_armed,
             linked_timeouts_fired=self._timeouts_fired,
+            ops_resubmitted=self._resubmitted,
             ring_entries=self._ring.sq_entries,
         )
 
@@ -230,6 +257,8 @@ class UringIOManager:
                 self._drain_wakeup()
                 if not cqe_flags & CQE_F_MORE and not self._closed:
                     self._arm_wakeup()
+            elif res == -errno.ETIME and op.opcode == _LINK_TIMEOUT:
+                self._timeouts_fired += 1
             # Anything else is INTERNAL (ASYNC_CANCEL, LINK_TIMEOUT): nobody
             # waits for it; retiring the record above released its pins.
 
@@ -351,6 +380,71 @@ class UringIOManager:
     # Native operations (the op core; see _ops.py for the lifecycle)
     # ------------------------------------------------------------------
 
+    async def perform(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        *,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        ioprio: int = 0,
+        buf_index: int = 0,
+        splice_fd_in: int = 0,
+        addr3: int = 0,
+    ) -> int:
+        """Run one native op for the current task; return its CQE's ``res``.
+
+        The path every ``trio_uring.lowlevel`` operation takes: a cancelled
+        task never submits (``checkpoint_if_cancelled`` first, as Trio's own
+        I/O does); ``pins`` (everything the kernel may touch) stay in the op
+        record until the op's own CQE; cancellation follows ``wait_op``
+        (result wins). Under Trio's ``SystemClock`` a finite deadline is
+        linked to the op as a kernel timeout (see ``_deadlines.py``). If that
+        timer fires while Trio has not cancelled the task (the deadline moved
+        later), the op did nothing and is submitted again.
+
+        A negative result is ``-errno``; turning it into the exception the
+        stdlib call would raise is the caller's job.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not self._clock_checked:
+            self._clock_checked = True
+            self._clock_offset = _deadlines.kernel_clock_offset()
+        while True:
+            timeout_ts = None
+            kernel_deadline = 0
+            offset = self._clock_offset
+            if offset is not None:
+                deadline = trio.current_effective_deadline()
+                if deadline != _INF:
+                    kernel_deadline = _deadlines.deadline_ns(deadline, offset)
+                    # A deadline already past needs no timer: Trio cancels
+                    # the task at this tick anyway.
+                    if kernel_deadline > time.monotonic_ns():
+                        from ._ring import ffi
+
+                        timeout_ts = _deadlines.make_timespec(ffi, kernel_deadline)
+            op = self.prepare(
+                opcode, fd, pins, addr=addr, length=length, off=off, op_flags=op_flags,
+                ioprio=ioprio, buf_index=buf_index, splice_fd_in=splice_fd_in, addr3=addr3,
+                timeout_ts=timeout_ts,
+            )  # fmt: skip
+            res = await self.wait_op(op)
+            if timeout_ts is None or (res != -errno.ECANCELED and res != -errno.EINTR):
+                return res
+            if time.monotonic_ns() < kernel_deadline:
+                # Cancelled before our timer could fire: by somebody else
+                # (a cancel_fd from another task), so it is the result.
+                return res
+            # Our kernel timer fired, so the op did nothing. If Trio's
+            # deadline is still the one we linked, the task is cancelled now.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            # It moved later (or went away): submit the op again.
+            self._resubmitted += 1
+
     def prepare(
         self,
         opcode: int,
@@ -394,7 +488,7 @@ class UringIOManager:
             top.pins = timeout_ts
             top.linked = op
             op.linked = top
-            from ._uring import ffi
+            from ._ring import ffi
 
             # IORING_TIMEOUT_ABS: the deadline is absolute on CLOCK_MONOTONIC.
             top.index = ring.push(
@@ -443,10 +537,6 @@ class UringIOManager:
             same_fd.pop(op.user_data, None)
             if not same_fd:
                 del self._native_by_fd[op.fd]
-        if op.linked is not None and res == -errno.ECANCELED and not op.cancel_requested:
-            # Nobody but the linked timeout cancelled it.
-            op.timed_out = True
-            self._timeouts_fired += 1
         task = op.task
         if task is not None:
             op.task = None

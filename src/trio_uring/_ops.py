@@ -56,7 +56,6 @@ class Op:
         "pins",
         "raise_cancel",
         "task",
-        "timed_out",
         "user_data",
     )
 
@@ -78,8 +77,6 @@ class Op:
         self.cancel_requested = False
         # The LINK_TIMEOUT op paired with this one, if any.
         self.linked: Op | None = None
-        # Set when a linked kernel timeout (not a Trio cancel) ended the op.
-        self.timed_out = False
 
     def __repr__(self) -> str:
         state = "waited" if self.task is not None else "orphaned"
