@@ -464,6 +464,12 @@ def run_stress(
     from . import _manager
     from ._run import run as uring_run
 
+    if backend == "uring":
+        # Fail before any work if a run would not get io_uring.
+        from ._availability import open_ring
+        from ._config import Settings
+
+        open_ring(Settings(fallback="raise")).close()
     report = StressReport(backend=backend)
     rng = random.Random(config.seed)
     started = time.monotonic()
