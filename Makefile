@@ -24,8 +24,9 @@ $(STAMP_PKG): $(STAMP_DEPS) $(SOURCES)
 
 install: $(STAMP_PKG)
 
+# The main job: every benchmark on stock Trio and on trio_uring, side by side.
 demo: $(STAMP_PKG)
-	$(PY) examples/demo.py
+	$(PY) -m trio_uring bench
 
 lint: $(STAMP_DEPS)
 	$(PY) -m ruff check src tests benchmarks examples
@@ -60,7 +61,7 @@ asan: $(STAMP_DEPS)
 test: lint typecheck unit asan conformance
 
 bench: $(STAMP_PKG)
-	$(PY) benchmarks/bench_echo.py
+	$(PY) -m trio_uring bench
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/trio_uring/_uring*.so src/trio_uring/_uring.c

@@ -1,6 +1,7 @@
 """Command-line tools: ``python -m trio_uring COMMAND`` (or ``trio-uring COMMAND``).
 
-``stress`` runs the cancellation stress suite (see ``_stress_cli.py``).
+``stress`` runs the cancellation stress suite (see ``_stress_cli.py``),
+``bench`` the benchmarks side by side with stock Trio (``_bench_cli.py``).
 ``info`` says whether a run here would get io_uring and, if not, why not,
 in words (the default) or as one JSON object (``--json``). Its exit status
 answers the question for scripts: 0 when io_uring is available, 1 when it
@@ -215,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trio_uring {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_info_command(commands)
+    from ._bench_cli import add_bench_command
     from ._stress_cli import add_stress_command
 
     add_stress_command(commands)
+    add_bench_command(commands)
     return parser
 
 

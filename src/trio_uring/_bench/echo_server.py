@@ -6,7 +6,7 @@ comes from the I/O manager underneath.
 
 Usage::
 
-    python benchmarks/echo_server.py --backend {stock,uring} --port P [--ready-file PATH]
+    python -m trio_uring._bench.echo_server --backend {stock,uring} --port P [--ready-file PATH]
 
 Once listening, the bound port is written to ``--ready-file`` (or printed as
 ``READY <port>`` on stdout). ``--port 0`` picks a free port. SIGINT and

@@ -1,0 +1,56 @@
+"""``python -m trio_uring bench``: runs, reports both backends, refuses bad usage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trio_uring", "bench", *args],
+        capture_output=True, text=True, timeout=280, check=False, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_quick_streaming_json() -> None:
+    out = bench("--quick", "--only", "streaming", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["quick"] is True
+    (row,) = data["rows"]
+    assert row["metric"] == "GiB/s"
+    assert row["stock"] > 0
+    assert row["uring"] > 0
+    assert row["advantage"] == pytest.approx(row["uring"] / row["stock"])
+    runs = data["details"]["streaming"]
+    # Each backend really ran on its own I/O manager.
+    assert {r["io_backend"] for r in runs[0]["runs"]} == {"epoll"}
+    assert {r["io_backend"] for r in runs[1]["runs"]} == {"io_uring"}
+    assert "100%" in out.stderr  # the progress bar reached the end
+
+
+@pytest.mark.timeout(300)
+def test_table_output() -> None:
+    out = bench("--quick", "--only", "cancel")
+    assert out.returncode == 0, out.stderr
+    assert "us per cancellation" in out.stdout
+    assert "peak RSS MiB" in out.stdout
+    assert "trio_uring does better" in out.stdout
+
+
+def test_usage_errors() -> None:
+    out = bench("--only", "nonsense")
+    assert out.returncode == 2
+    assert "--only" in out.stderr
+
+
+def test_unavailable_exits_3() -> None:
+    out = bench("--quick", env={**os.environ, "TRIO_URING_SIMULATE_FAILURE": "EPERM"})
+    assert out.returncode == 3
+    assert "unavailable" in out.stderr
