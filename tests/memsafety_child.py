@@ -156,6 +156,40 @@ def keyboard_interrupt_with_ops_in_flight() -> None:
         b.close()
 
 
+def pinned_views_in_garbage_cycles() -> None:
+    """Memoryviews handed to ops end up in reference cycles; the collector frees them.
+
+    A buffer export held by a pin while its memoryview sits in cyclic
+    garbage crashed the collector (memoryview's tp_clear refuses, the
+    export is released afterwards): pins are released when the op is over.
+    """
+    a, b = socket.socketpair()
+
+    class Node:
+        pass
+
+    async def main() -> None:
+        for i in range(200):
+            data = memoryview(bytearray(b"z" * 256))[i % 7 :]
+            node = Node()
+            node.self = node  # type: ignore[attr-defined]
+            node.view = data  # type: ignore[attr-defined]
+            await lowlevel.send(b.fileno(), data)
+            target = memoryview(bytearray(256))[1:]
+            node.target = target  # type: ignore[attr-defined]
+            with trio.move_on_after(0.001):
+                await lowlevel.recv_into(a.fileno(), target)
+            del data, node, target
+            if i % 50 == 0:
+                gc.collect()
+        gc.collect()
+
+    trio_uring.run(main, fallback="raise")
+    gc.collect()
+    a.close()
+    b.close()
+
+
 SCENARIOS = {
     f.__name__: f
     for f in (
@@ -163,6 +197,7 @@ SCENARIOS = {
         receive_stays_inside_its_slice,
         run_ends_with_thousands_in_flight,
         keyboard_interrupt_with_ops_in_flight,
+        pinned_views_in_garbage_cycles,
     )
 }
 

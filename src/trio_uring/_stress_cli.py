@@ -96,7 +96,7 @@ def stress_command(args: argparse.Namespace) -> int:
             bar.update(done, f"{report.backend}: {report.ops:,} ops, {report.cancels:,} cancels")
 
         try:
-            reports.append(run_stress(backend, cfg, show))  # type: ignore[arg-type]
+            reports.append(run_stress(backend, cfg, show))
         except UringUnavailableError as exc:
             bar.close()
             print(f"trio_uring stress: io_uring is unavailable: {exc.cause}", file=sys.stderr)
