@@ -642,10 +642,12 @@ async def statx(
     manager = _require("statx", _STATX)
     flags = 0 if follow_symlinks else _st.AT_SYMLINK_NOFOLLOW
     if isinstance(path, int):
-        if dir_fd is not None:
+        # os.stat's checks, fd 0 exempt as there (CPython tests "fd > 0").
+        if dir_fd is not None and path > 0:
             raise ValueError("stat: can't specify dir_fd without matching path")
-        if not follow_symlinks:
+        if not follow_symlinks and path > 0:
             raise ValueError("stat: cannot use fd and follow_symlinks together")
+        flags = 0  # fstat: an fd is never a symlink to follow
         dirfd = _args.fileno(path)
         raw = b""
         filename: str | bytes | int = path
