@@ -754,8 +754,8 @@ async def renameat(
         (``filename`` and ``filename2``).
     """
     manager = _require("renameat", _RENAMEAT)
-    raw_src, name_src = _args.path(src, "renameat")
-    raw_dst, name_dst = _args.path(dst, "renameat")
+    raw_src, name_src = _args.path(src, "renameat", "src")
+    raw_dst, name_dst = _args.path(dst, "renameat", "dst")
     olddir = _args.dir_fd(src_dir_fd)
     newdir = _args.dir_fd(dst_dir_fd)
     rename_flags = _args.u32(flags, "flags")
