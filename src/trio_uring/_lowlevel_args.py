@@ -241,7 +241,7 @@ def target_iovecs(buffers: Any, func: str) -> IovecArray:
     return IovecArray([target(b, func, "buffers") for b in _buffer_sequence(buffers, func)])
 
 
-def path(value: Any, func: str) -> tuple[bytes, str | bytes]:
+def path(value: Any, func: str, arg: str = "path") -> tuple[bytes, str | bytes]:
     """A path as ``os`` functions take it: str, bytes or ``os.PathLike``.
 
     Returns the encoded bytes (no NUL yet) and what error messages name
@@ -258,7 +258,11 @@ def path(value: Any, func: str) -> tuple[bytes, str | bytes]:
         ) from None
     encoded = os.fsencode(name)
     if b"\0" in encoded:
-        raise ValueError("embedded null byte")
+        # The stdlib's two messages: str paths fail in the encoder, bytes
+        # paths in the argument parser, which names the function.
+        if isinstance(name, str):
+            raise ValueError("embedded null byte")
+        raise ValueError(f"{func}: embedded null character in {arg}")
     return encoded, name
 
 

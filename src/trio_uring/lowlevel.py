@@ -642,10 +642,12 @@ async def statx(
     manager = _require("statx", _STATX)
     flags = 0 if follow_symlinks else _st.AT_SYMLINK_NOFOLLOW
     if isinstance(path, int):
-        if dir_fd is not None:
+        # os.stat's checks, fd 0 exempt as there (CPython tests "fd > 0").
+        if dir_fd is not None and path > 0:
             raise ValueError("stat: can't specify dir_fd without matching path")
-        if not follow_symlinks:
+        if not follow_symlinks and path > 0:
             raise ValueError("stat: cannot use fd and follow_symlinks together")
+        flags = 0  # fstat: an fd is never a symlink to follow
         dirfd = _args.fileno(path)
         raw = b""
         filename: str | bytes | int = path
@@ -752,8 +754,8 @@ async def renameat(
         (``filename`` and ``filename2``).
     """
     manager = _require("renameat", _RENAMEAT)
-    raw_src, name_src = _args.path(src, "renameat")
-    raw_dst, name_dst = _args.path(dst, "renameat")
+    raw_src, name_src = _args.path(src, "renameat", "src")
+    raw_dst, name_dst = _args.path(dst, "renameat", "dst")
     olddir = _args.dir_fd(src_dir_fd)
     newdir = _args.dir_fd(dst_dir_fd)
     rename_flags = _args.u32(flags, "flags")
