@@ -141,8 +141,20 @@ def c_int(value: Any) -> int:
 class Pinned:
     """One buffer made ready for the kernel: the object, its view, the cdata, the address.
 
-    All three objects go into the op's pins; ``addr`` and ``nbytes`` go
-    into the SQE.
+    The object, the view, the cdata and the ``Pinned`` itself go into the
+    op's pins; ``addr`` and ``nbytes`` go into the SQE.
+
+    The cdata holds a buffer export on the view until it is released. The
+    export must not outlive the op: CPython's collector cannot clear a
+    memoryview that still has an export, and when such a view and the cdata
+    holding the export end up in the same cyclic garbage (frames of a
+    finished task, a traceback stored in a local), freeing them crashed the
+    interpreter. So ``release()`` drops the export as soon as the kernel is
+    done (``lowlevel`` calls it once the op's CQE has arrived), and the
+    finalizer does it for a ``Pinned`` that never reached the kernel. The
+    finalizer is safe: while an op is in flight its record holds this
+    object, so it cannot be garbage; and the collector runs finalizers
+    before it clears anything.
     """
 
     __slots__ = ("addr", "cdata", "nbytes", "obj", "view")
@@ -154,9 +166,19 @@ class Pinned:
         self.nbytes = view.nbytes
         self.addr = addr_of(cdata)
 
-    def pins(self) -> tuple[Any, memoryview, Any]:
+    def pins(self) -> tuple[Any, memoryview, Any, Pinned]:
         """What the op record must hold until the CQE."""
-        return (self.obj, self.view, self.cdata)
+        return (self.obj, self.view, self.cdata, self)
+
+    def release(self) -> None:
+        """Drop the buffer export (idempotent). Only once the kernel is done with it."""
+        cdata, self.cdata = self.cdata, None
+        if cdata is not None:
+            ffi.release(cdata)
+            self.view.release()
+
+    def __del__(self) -> None:
+        self.release()
 
 
 def source(data: Any) -> Pinned:
@@ -211,7 +233,7 @@ class IovecArray:
         self.nbytes = total
         self.addr = addr_of(self.array)
 
-    def pins(self) -> tuple[Any, list[tuple[Any, memoryview, Any]]]:
+    def pins(self) -> tuple[Any, list[tuple[Any, memoryview, Any, Pinned]]]:
         """The iovec array and every buffer it points into."""
         return (self.array, [b.pins() for b in self.buffers])
 

@@ -183,7 +183,11 @@ def encode_ancdata(ancdata: Any) -> bytes:
         level, kind, data = item
         level = c_int(level)
         kind = c_int(kind)
-        payload = source(data).view.tobytes()
+        # source() checks it as sendmsg would; the bytes are copied out
+        # before the temporary pin (and its buffer export) goes away.
+        pinned = source(data)
+        payload = pinned.view.tobytes()
+        pinned.release()
         record = _CMSG_HDR.pack(socket.CMSG_LEN(len(payload)), level, kind)
         record = record.ljust(CMSG_HDR_LEN, b"\0") + payload
         out += record.ljust(socket.CMSG_SPACE(len(payload)), b"\0")

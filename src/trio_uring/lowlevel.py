@@ -191,13 +191,29 @@ async def _perform(
     retry_eintr: bool = True,
     **sqe: int,
 ) -> int:
-    while True:
-        res = await manager.perform(opcode, fd, pins, **sqe)
-        # PEP 475: the stdlib retries a call a signal interrupted. The op
-        # did nothing (a cancel of ours never comes back as -EINTR: the
-        # manager raises Cancelled for it).
-        if res != -errno.EINTR or not retry_eintr:
-            return res
+    try:
+        while True:
+            res = await manager.perform(opcode, fd, pins, **sqe)
+            # PEP 475: the stdlib retries a call a signal interrupted. The op
+            # did nothing (a cancel of ours never comes back as -EINTR: the
+            # manager raises Cancelled for it).
+            if res != -errno.EINTR or not retry_eintr:
+                return res
+    finally:
+        # However perform ended, the kernel is done with these buffers (a
+        # parked task is only released by its op's CQE, or at once when the
+        # SQE was still ours to turn into a NOP): drop the buffer exports.
+        _release_pins(pins)
+
+
+def _release_pins(pins: Any) -> None:
+    stack = [pins]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, _args.Pinned):
+            item.release()
 
 
 def _socket_family(fd: int) -> int:
