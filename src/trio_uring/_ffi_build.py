@@ -89,6 +89,55 @@ unsigned long long tu_enter_count(struct tu_ring *r);
 int tu_cq_overflowed(struct tu_ring *r);
 
 #define TU_OP_LAST ...
+
+/* ==== trio_uring.lowlevel: kernel structs and one helper (appended block) ====
+   Partial declarations ("...;"): cffi checks every named field's offset and
+   type against the real headers at build time, so a layout we got wrong
+   fails the build instead of corrupting memory. See _lowlevel_structs.py. */
+struct iovec { void *iov_base; size_t iov_len; ...; };
+struct msghdr {
+    void *msg_name;
+    unsigned int msg_namelen;
+    struct iovec *msg_iov;
+    size_t msg_iovlen;
+    void *msg_control;
+    size_t msg_controllen;
+    int msg_flags;
+    ...;
+};
+struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; ...; };
+struct sockaddr_storage { unsigned short ss_family; ...; };
+struct sockaddr_un { unsigned short sun_family; char sun_path[108]; ...; };
+struct statx_timestamp { long long tv_sec; unsigned int tv_nsec; ...; };
+struct statx {
+    unsigned int stx_mask;
+    unsigned int stx_blksize;
+    unsigned int stx_nlink;
+    unsigned int stx_uid;
+    unsigned int stx_gid;
+    unsigned short stx_mode;
+    unsigned long long stx_ino;
+    unsigned long long stx_size;
+    unsigned long long stx_blocks;
+    struct statx_timestamp stx_atime;
+    struct statx_timestamp stx_ctime;
+    struct statx_timestamp stx_mtime;
+    unsigned int stx_rdev_major;
+    unsigned int stx_rdev_minor;
+    unsigned int stx_dev_major;
+    unsigned int stx_dev_minor;
+    ...;
+};
+#define AT_FDCWD ...
+#define AT_SYMLINK_NOFOLLOW ...
+#define AT_REMOVEDIR ...
+#define AT_EMPTY_PATH ...
+#define STATX_BASIC_STATS ...
+
+/* The socket's address family (SO_DOMAIN), or -errno: connect and sendmsg
+   must know it to encode an address, without wrapping the fd in a
+   socket.socket (which would own it and may change its blocking mode). */
+int tu_ll_socket_domain(int fd);
 """
 
 C_SOURCE = r"""
@@ -499,6 +548,23 @@ int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
        count even when it timed out, so a non-negative ret is ambiguous: the
        caller checks its own deadline. */
     return ret > 0 ? 0 : ret;
+}
+
+/* ==== trio_uring.lowlevel: kernel structs and one helper (appended block) ==== */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <linux/stat.h>
+
+int tu_ll_socket_domain(int fd)
+{
+    int domain = 0;
+    socklen_t len = sizeof domain;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+        return -errno;
+    return domain;
 }
 """
 
