@@ -316,10 +316,7 @@ class NativeSocket(_SocketType):
         """Like :meth:`socket.socket.recv`, but async (``IORING_OP_RECV`` when it waits)."""
 
         async def native(mgr: UringIOManager) -> bytes:
-            buf = bytearray(buflen)
-            n = await ops.recv_into(mgr, self._sock.fileno(), memoryview(buf), flags)
-            del buf[n:]
-            return bytes(buf)
+            return await ops.recv(mgr, self._sock.fileno(), buflen, flags)
 
         return await self._io(True, lambda: self._sock.recv(buflen, flags), native)
 

@@ -88,25 +88,60 @@ def _address_of(cdata: Any) -> int:
     return int(_ffi().cast("uintptr_t", cdata))
 
 
-async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) -> int:
-    """``IORING_OP_RECV`` into ``view`` (writable, already sized); bytes received."""
+# Memory the kernel writes to or reads from is always ours: a C buffer made
+# by ``ffi.new`` and pinned by the op record. We never hand the kernel a
+# pointer into a caller's object through ``ffi.from_buffer``: a memoryview
+# caught in a reference cycle (a cancelled task's frame, its traceback) can
+# be cleared by the garbage collector while the export is still held, which
+# then frees what cffi (and the kernel) still point at. The price is one
+# copy on the op path only; the direct system call tried first copies
+# nothing extra.
+
+
+async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
+    """``IORING_OP_RECV`` of up to ``bufsize`` bytes."""
     ffi = _ffi()
-    target = ffi.from_buffer("char[]", view, require_writable=True)
+    target = ffi.new("char[]", max(bufsize, 1))
     address = _address_of(target)
-    length = len(target)
+
+    def submit() -> Awaitable[int]:
+        return mgr.perform(_RECV, fd, target, addr=address, length=bufsize, op_flags=flags)
+
+    n = await _retrying(mgr, fd, True, submit)
+    return bytes(ffi.buffer(target, n))
+
+
+async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) -> int:
+    """``IORING_OP_RECV`` into ``view`` (a writable byte view, already sized); bytes received."""
+    ffi = _ffi()
+    length = len(view)
+    target = ffi.new("char[]", max(length, 1))
+    address = _address_of(target)
 
     def submit() -> Awaitable[int]:
         return mgr.perform(_RECV, fd, target, addr=address, length=length, op_flags=flags)
 
-    return await _retrying(mgr, fd, True, submit)
+    n = await _retrying(mgr, fd, True, submit)
+    view[:n] = ffi.buffer(target, n)
+    return n
+
+
+def _copy_in(data: Any) -> tuple[Any, int]:
+    ffi = _ffi()
+    view = memoryview(data).cast("B")
+    try:
+        n = len(view)
+        source = ffi.new("char[]", max(n, 1))
+        ffi.memmove(source, view, n)
+    finally:
+        view.release()
+    return source, n
 
 
 async def send(mgr: UringIOManager, fd: int, data: Any, flags: int) -> int:
-    """``IORING_OP_SEND`` of ``data`` (any buffer); bytes sent (may be partial)."""
-    ffi = _ffi()
-    source = ffi.from_buffer("char[]", data)
+    """``IORING_OP_SEND`` of ``data`` (any contiguous buffer); bytes sent (may be partial)."""
+    source, length = _copy_in(data)
     address = _address_of(source)
-    length = len(source)
 
     def submit() -> Awaitable[int]:
         return mgr.perform(_SEND, fd, source, addr=address, length=length, op_flags=flags)
@@ -115,17 +150,23 @@ async def send(mgr: UringIOManager, fd: int, data: Any, flags: int) -> int:
 
 
 class _MsgHdr:
-    """A ``struct msghdr`` and everything it points at, pinned together."""
+    """A ``struct msghdr`` and everything it points at, pinned together (all ours)."""
 
     def __init__(
-        self, views: Sequence[Any], writable: bool, name: bytes | None, name_room: int, control: Any
+        self, views: Sequence[Any], receive: bool, name: bytes | None, name_room: int, control: Any
     ) -> None:
         ffi = _ffi()
-        self.buffers = [ffi.from_buffer("char[]", v, require_writable=writable) for v in views]
+        if receive:
+            self.buffers = [ffi.new("char[]", max(len(v), 1)) for v in views]
+            self.lengths = [len(v) for v in views]
+        else:
+            copied = [_copy_in(v) for v in views]
+            self.buffers = [buf for buf, _ in copied]
+            self.lengths = [n for _, n in copied]
         self.iov = ffi.new("struct iovec[]", max(1, len(self.buffers)))
-        for i, buf in enumerate(self.buffers):
+        for i, (buf, n) in enumerate(zip(self.buffers, self.lengths, strict=True)):
             self.iov[i].iov_base = buf
-            self.iov[i].iov_len = len(buf)
+            self.iov[i].iov_len = n
         self.msg = ffi.new("struct msghdr *")
         self.msg.msg_iov = self.iov
         self.msg.msg_iovlen = len(self.buffers)
@@ -144,6 +185,16 @@ class _MsgHdr:
             self.msg.msg_control = self.control
             self.msg.msg_controllen = len(self.control)
 
+    def scatter(self, views: Sequence[memoryview], nbytes: int) -> None:
+        """Copy ``nbytes`` received into our buffers out to the caller's views, in order."""
+        ffi = _ffi()
+        for view, buf, n in zip(views, self.buffers, self.lengths, strict=True):
+            if nbytes <= 0:
+                break
+            take = min(n, nbytes)
+            view[:take] = ffi.buffer(buf, take)
+            nbytes -= take
+
 
 async def recvmsg_into(
     mgr: UringIOManager, fd: int, views: Sequence[memoryview], ancbufsize: int, flags: int
@@ -161,6 +212,7 @@ async def recvmsg_into(
         return mgr.perform(_RECVMSG, fd, hdr, addr=address, length=1, op_flags=flags)
 
     nbytes = await _retrying(mgr, fd, True, submit)
+    hdr.scatter(views, nbytes)
     msg = hdr.msg
     anc = decode_ancdata(ffi.buffer(control, msg.msg_controllen)) if control is not None else []
     name = ffi.buffer(hdr.name, SOCKADDR_SIZE)
