@@ -46,7 +46,7 @@ def server(name: str, stock: bool) -> Iterator[int]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         match = BANNER.search(line)
-        assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert match, (line, proc.stderr.read() if proc.stderr and proc.poll() is not None else "")
         backend, kind = match.group(2), match.group(3)
         if stock:
             assert (backend, kind) == ("epoll", "_SocketType")
