@@ -11,6 +11,8 @@ switches every later run in the process.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._availability import Availability, Cause, UringUnavailableError
 from ._availability import check as check_availability
 from ._compat import UnsupportedTrioError
@@ -19,6 +21,21 @@ from ._manager import UringIOManager, UringStatistics
 from ._run import install, is_installed, run, uninstall
 
 __version__ = "0.1.0"
+
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would route every submodule import
+    # through it; they resolve ``trio_uring.lowlevel`` as a module anyway.
+
+    def __getattr__(name: str) -> Any:
+        # ``trio_uring.lowlevel`` is imported on first use, not with the
+        # package: it loads the C extension, which ``import trio_uring`` avoids.
+        if name == "lowlevel":
+            import importlib
+
+            return importlib.import_module(".lowlevel", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Availability",

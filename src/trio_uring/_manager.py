@@ -386,6 +386,10 @@ class UringIOManager:
     # Native operations (the op core; see _ops.py for the lifecycle)
     # ------------------------------------------------------------------
 
+    def supports(self, opcode: int) -> bool:
+        """Whether this kernel supports io_uring ``opcode`` (the ring's probe, cached)."""
+        return opcode in self._ring.probe()
+
     async def perform(
         self,
         opcode: int,
