@@ -612,10 +612,6 @@ class UringIOManager:
         else:
             self._queue_cancel(op.user_data)
 
-    def supports_opcode(self, opcode: int) -> bool:
-        """Whether this kernel's io_uring supports ``opcode`` (the ring's probe)."""
-        return opcode in self._ring.probe()
-
     # ------------------------------------------------------------------
     # Internals
     # ------------------------------------------------------------------

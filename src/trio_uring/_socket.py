@@ -484,7 +484,7 @@ class NativeSocket(_SocketType):
             return result
 
         use_multishot = (
-            _multishot_accept and _KERNEL_HAS_MULTISHOT_ACCEPT and mgr.supports_opcode(_ACCEPT)
+            _multishot_accept and _KERNEL_HAS_MULTISHOT_ACCEPT and mgr.supports(_ACCEPT)
         )
 
         def attempt() -> tuple[NativeSocket, Any]:
