@@ -483,9 +483,7 @@ class NativeSocket(_SocketType):
             await cancel_shielded_checkpoint()
             return result
 
-        use_multishot = (
-            _multishot_accept and _KERNEL_HAS_MULTISHOT_ACCEPT and mgr.supports(_ACCEPT)
-        )
+        use_multishot = _multishot_accept and _KERNEL_HAS_MULTISHOT_ACCEPT and mgr.supports(_ACCEPT)
 
         def attempt() -> tuple[NativeSocket, Any]:
             sock, address = self._sock.accept()
