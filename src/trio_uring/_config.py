@@ -38,6 +38,10 @@ class Settings:
     (``UringUnavailableError``)."""
     linked_timeouts: bool = True
     """Link a kernel timeout to native ops waiting under a Trio deadline."""
+    native_sockets: bool = True
+    """Give the run Trio's socket factory hook set to native sockets, so that
+    ``trio.socket.socket()`` and everything built on it use io_uring ops.
+    False keeps Trio's readiness (poll) path, for comparison."""
 
 
 _current = Settings()

@@ -74,6 +74,10 @@ _WAKES_READER |= select.POLLRDHUP
 _WAKES_WRITER = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _POLL_ADD_MULTI = 1  # IORING_POLL_ADD_MULTI, 5.13
 _INF = float("inf")
+# Op kind of a multishot native op: each CQE goes to a consumer callback
+# instead of a parked task (see start_multishot). Kept here, not in _ops.py,
+# so the op core's kinds are untouched.
+MULTISHOT = 5
 
 EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
 
@@ -253,6 +257,8 @@ class UringIOManager:
                     reschedule(task)
             elif kind == _ops.NATIVE:
                 self._complete_native(op, res)
+            elif kind == MULTISHOT:
+                op.pins[1](res, bool(cqe_flags & CQE_F_MORE))
             elif kind == _ops.WAKEUP:
                 self._drain_wakeup()
                 if not cqe_flags & CQE_F_MORE and not self._closed:
@@ -554,6 +560,59 @@ class UringIOManager:
                 self._queue_cancel(op.user_data)
 
     # ------------------------------------------------------------------
+    # Multishot native ops (one SQE, many CQEs: IORING_ACCEPT_MULTISHOT)
+    # ------------------------------------------------------------------
+
+    def start_multishot(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        consumer: Callable[[int, bool], None],
+        *,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        ioprio: int = 0,
+    ) -> Op:
+        """Queue a multishot op whose every CQE is handed to ``consumer(res, more)``.
+
+        No task waits on it: ``consumer`` runs on the Trio thread from
+        ``process_events`` (and from ``close()``'s drain, where it must
+        only release what the result owns, e.g. close an accepted fd).
+        ``more`` is False on the op's final CQE; ``res`` is ``-errno`` on an
+        error. ``pins`` live in the record until that final CQE.
+        """
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, MULTISHOT, fd, opcode, None)
+        op.pins = (pins, consumer)
+        op.index = ring.push(
+            opcode, fd, ud, addr=addr, length=length, off=off, op_flags=op_flags, ioprio=ioprio
+        )
+        self._ops[ud] = op
+        return op
+
+    def cancel_multishot(self, op: Op) -> None:
+        """Ask the kernel to stop ``op``; its consumer still sees every CQE until the last.
+
+        An op the kernel has not seen yet becomes a NOP, and the consumer
+        gets its final ``-ECANCELED`` at once.
+        """
+        if op.cancel_requested or self._ops.get(op.user_data) is not op:
+            return
+        op.cancel_requested = True
+        if self._ring.neutralize(op.index, op.user_data):
+            # The NOP's CQE (res 0) must not be read as a result: retire
+            # the record as internal and tell the consumer now.
+            consumer = op.pins[1]
+            op.kind = _ops.INTERNAL
+            consumer(-errno.ECANCELED, False)
+        else:
+            self._queue_cancel(op.user_data)
+
+    # ------------------------------------------------------------------
     # Internals
     # ------------------------------------------------------------------
 
@@ -599,7 +658,12 @@ class UringIOManager:
                     self._queue_cancel(ud)
             rounds += 1
             ring.wait(0.05)
-            uds, _, flags = ring.reap()
-            for ud, cqe_flags in zip(uds, flags, strict=True):
-                if not cqe_flags & CQE_F_MORE:
-                    ops.pop(ud, None)
+            uds, results, flags = ring.reap()
+            for ud, res, cqe_flags in zip(uds, results, flags, strict=True):
+                more = bool(cqe_flags & CQE_F_MORE)
+                op = ops.get(ud) if more else ops.pop(ud, None)
+                if op is not None and op.kind == MULTISHOT:
+                    # A multishot CQE reaped at close still carries a result
+                    # its consumer owns (an accepted fd): hand it over, so
+                    # the consumer can close it rather than leak it.
+                    op.pins[1](res, more)

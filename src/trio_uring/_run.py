@@ -79,6 +79,24 @@ class _SwitchingManager(UringIOManager):
         self._pending_ring = ring
         return self
 
+    def __init__(self) -> None:
+        super().__init__()
+        if self._settings.native_sockets:
+            # Trio's socket factory is a RunVar: it can only be set once the
+            # run exists, and must be set before any task makes a socket.
+            # The first process_events is both (it runs on the Trio thread,
+            # before the first task step), so it is wrapped once; the
+            # instance attribute goes away after that call, leaving no
+            # per-tick cost.
+            self.process_events = self._first_process_events  # type: ignore[method-assign]
+
+    def _first_process_events(self, events: Any) -> None:
+        del self.process_events
+        from ._socket import FACTORY
+
+        trio.socket.set_custom_socket_factory(FACTORY)
+        self.process_events(events)
+
 
 def _check_policy(fallback: str) -> Fallback:
     if fallback not in ("warn", "raise"):
@@ -87,7 +105,11 @@ def _check_policy(fallback: str) -> Fallback:
 
 
 def install(
-    *, fallback: Fallback = "warn", entries: int = 256, linked_timeouts: bool = True
+    *,
+    fallback: Fallback = "warn",
+    entries: int = 256,
+    linked_timeouts: bool = True,
+    native_sockets: bool = True,
 ) -> bool:
     """Make every later ``trio.run`` and ``start_guest_run`` in this process use io_uring.
 
@@ -97,10 +119,18 @@ def install(
     is in effect; with ``fallback="warn"`` a machine without io_uring gets a
     ``RuntimeWarning`` naming the cause and False, with ``"raise"`` a
     ``UringUnavailableError``.
+
+    With ``native_sockets`` (the default) each run on io_uring sets Trio's
+    socket factory (``trio.socket.set_custom_socket_factory``) to
+    ``trio_uring.socket``'s, so ``trio.socket.socket()`` and every API built
+    on it (``open_tcp_stream``, ``serve_tcp``, ``SSLStream``...) use native
+    ops. The factory is per run: a fallback run on stock Trio, and every run
+    after ``uninstall()``, keep Trio's own sockets.
     """
     trio_run_module()  # refuse an unsupported Trio before anything else
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
-                        linked_timeouts=linked_timeouts)  # fmt: skip
+                        linked_timeouts=linked_timeouts,
+                        native_sockets=native_sockets)  # fmt: skip
     try:
         open_ring(settings).close()
     except UringUnavailableError as exc:
@@ -150,6 +180,7 @@ def run(
     fallback: Fallback = "warn",
     entries: int = 256,
     linked_timeouts: bool = True,
+    native_sockets: bool = True,
     **trio_kwargs: Any,
 ) -> T:
     """Drop-in for ``trio.run`` that runs ``async_fn`` on io_uring.
@@ -157,12 +188,14 @@ def run(
     Takes ``trio.run``'s keyword arguments (``clock``, ``instruments``,
     ``restrict_keyboard_interrupt_to_checkpoints``,
     ``strict_exception_groups``) plus ours: ``fallback`` (``"warn"`` or
-    ``"raise"``), ``entries`` (SQ size) and ``linked_timeouts``. The
-    process-wide switch is left as it was.
+    ``"raise"``), ``entries`` (SQ size), ``linked_timeouts`` and
+    ``native_sockets`` (False: Trio's own sockets on the readiness path,
+    for comparison). The process-wide switch is left as it was.
     """
     run_mod = trio_run_module()
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
-                        linked_timeouts=linked_timeouts)  # fmt: skip
+                        linked_timeouts=linked_timeouts,
+                        native_sockets=native_sockets)  # fmt: skip
     previous_cls = run_mod.TheIOManager
     previous_settings = set_settings(settings)
     run_mod.TheIOManager = _SwitchingManager
