@@ -732,7 +732,12 @@ def test_info_json_when_available() -> None:
     assert 0 < info["opcodes_known_supported"] <= len(OPCODE_NAMES)
     assert info["ring"]["sq_entries"] == 256
     assert info["ring"]["cq_entries"] >= 1024
-    assert info["settings"] == {"entries": 256, "fallback": "warn", "linked_timeouts": True}
+    assert info["settings"] == {
+        "entries": 256,
+        "fallback": "warn",
+        "linked_timeouts": True,
+        "native_sockets": True,
+    }
     assert info["installed"] is False
     assert info["environment"] == {
         "TRIO_URING_INSTALL": None,

@@ -233,6 +233,25 @@ def test_notify_closing_cancels_native_ops_with_closed_resource_error() -> None:
     run(main)
 
 
+def test_notify_closing_before_submission_never_reaches_a_reused_fd() -> None:
+    # The op is queued but not yet submitted when its fd is closed, and the
+    # number is reused (dup2) before the next io_uring_enter. The kernel must
+    # never see the op: it would read from the unrelated new pipe.
+    async def main() -> None:
+        with pipe() as (r, _), pipe() as (other_r, other_w):
+            os.write(other_w, b"not yours")
+            buf = bytearray(16)
+            op = prepare_read(r, buf)
+            trio.lowlevel.notify_closing(r)
+            os.dup2(other_r, r)  # closes r; r now names the other pipe
+            with pytest.raises(trio.ClosedResourceError):
+                await manager().wait_op(op)  # type: ignore[arg-type]
+            assert os.read(other_r, 64) == b"not yours"
+            assert not any(buf)
+
+    run(main)
+
+
 def test_errors_come_back_as_negative_errno() -> None:
     async def main() -> None:
         r, w = os.pipe()

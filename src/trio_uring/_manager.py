@@ -547,6 +547,8 @@ class UringIOManager:
             same_fd.pop(op.user_data, None)
             if not same_fd:
                 del self._native_by_fd[op.fd]
+        if op.neutralized:
+            res = -errno.ECANCELED  # the NOP that replaced it: nothing happened
         task = op.task
         if task is not None:
             op.task = None
@@ -557,7 +559,14 @@ class UringIOManager:
             if op.task is not None and not op.cancel_requested:
                 op.cancel_requested = True
                 self._cancels_requested += 1
-                self._queue_cancel(op.user_data)
+                if self._ring.neutralize(op.index, op.user_data):
+                    # Still in the SQ: the kernel must never see it, since
+                    # the fd number may be reused before the next submit and
+                    # the op would then act on an unrelated file. Its NOP
+                    # completion stands for a cancel.
+                    op.neutralized = True
+                else:
+                    self._queue_cancel(op.user_data)
 
     # ------------------------------------------------------------------
     # Multishot native ops (one SQE, many CQEs: IORING_ACCEPT_MULTISHOT)

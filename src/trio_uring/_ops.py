@@ -52,6 +52,7 @@ class Op:
         "index",
         "kind",
         "linked",
+        "neutralized",
         "opcode",
         "pins",
         "raise_cancel",
@@ -75,6 +76,8 @@ class Op:
         # kernel confirms the cancel.
         self.raise_cancel: Callable[[], Any] | None = None
         self.cancel_requested = False
+        # Set when notify_closing turned the still-queued SQE into a NOP.
+        self.neutralized = False
         # The LINK_TIMEOUT op paired with this one, if any.
         self.linked: Op | None = None
 
