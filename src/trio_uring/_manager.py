@@ -122,15 +122,24 @@ class UringStatistics:
         return self.sqes_submitted / self.enter_calls if self.enter_calls else 0.0
 
 
+_run_context: Any = None
+
+
 def running_manager() -> UringIOManager | None:
     """The current run's manager if it is ours, else None (stock Trio, a fallback).
 
+    On every native operation's path, so the checked Trio internals are
+    looked up once per process rather than once per call.
+
     :raises RuntimeError: outside a Trio run.
     """
-    from ._compat import trio_run_module
+    global _run_context
+    if _run_context is None:
+        from ._compat import trio_run_module
 
+        _run_context = trio_run_module().GLOBAL_RUN_CONTEXT
     try:
-        runner = trio_run_module().GLOBAL_RUN_CONTEXT.runner
+        runner = _run_context.runner
     except AttributeError:
         raise RuntimeError("must be called from inside a Trio run") from None
     io = runner.io_manager

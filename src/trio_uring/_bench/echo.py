@@ -19,7 +19,7 @@ one CPU (``TRIO_URING_BENCH_PIN=0`` turns that off).
 Usage::
 
     python benchmarks/bench_echo.py [--sizes 64,4096] [--connections 50,1000]
-        [--duration 5] [--warmup 1] [--repeat 3] [--backends stock,uring]
+        [--duration 5] [--warmup 1] [--repeat 3] [--backends stock,uring-poll,uring]
         [--strace] [--json]
 
 The process exits non-zero if any run failed: a child exited badly, the
@@ -56,6 +56,9 @@ BUILD_DIR = Path(
 CLIENT_BINARY = BUILD_DIR / "echo_client"
 
 HOST = "127.0.0.1"
+# stock: Trio on epoll. uring-poll: trio_uring's I/O manager with Trio's own
+# sockets (readiness through POLL_ADD). uring: native socket ops as well.
+BACKENDS = ("stock", "uring-poll", "uring")
 
 
 def _cpu_plan() -> tuple[int | None, int | None]:
@@ -761,9 +764,11 @@ def _int_list(text: str) -> list[int]:
 
 def _backend_list(text: str) -> list[str]:
     values = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [v for v in values if v not in ("stock", "uring")]
+    bad = [v for v in values if v not in BACKENDS]
     if not values or bad:
-        raise argparse.ArgumentTypeError(f"backends must be stock and/or uring, got: {text}")
+        raise argparse.ArgumentTypeError(
+            f"backends must be among {','.join(BACKENDS)}, got: {text}"
+        )
     return values
 
 
@@ -777,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="interleaved runs per backend and case"
     )
-    parser.add_argument("--backends", type=_backend_list, default=["stock", "uring"])
+    parser.add_argument("--backends", type=_backend_list, default=list(BACKENDS))
     parser.add_argument(
         "--strace", action="store_true", help="also count server syscalls per round trip"
     )

@@ -6,7 +6,8 @@ comes from the I/O manager underneath.
 
 Usage::
 
-    python -m trio_uring._bench.echo_server --backend {stock,uring} --port P [--ready-file PATH]
+    python -m trio_uring._bench.echo_server --backend {stock,uring,uring-poll} \
+        --port P [--ready-file PATH]
 
 Once listening, the bound port is written to ``--ready-file`` (or printed as
 ``READY <port>`` on stdout). ``--port 0`` picks a free port. SIGINT and
@@ -71,7 +72,7 @@ async def serve(port: int, ready_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the server on the chosen backend, return exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["stock", "uring"], required=True)
+    parser.add_argument("--backend", choices=["stock", "uring", "uring-poll"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ready-file", default=None)
     args = parser.parse_args(argv)
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         # rather than silently benchmarking the epoll fallback twice.
         import trio_uring
 
-        trio_uring.run(async_main, fallback="raise")
+        # "uring-poll": the I/O manager alone (readiness through POLL_ADD,
+        # Trio's own sockets); "uring": native socket ops as well.
+        native = args.backend == "uring"
+        trio_uring.run(async_main, fallback="raise", native_sockets=native)
     return 0
 
 
