@@ -39,6 +39,7 @@ unit: $(STAMP_PKG)
 
 conformance: $(STAMP_PKG)
 	$(PY) tests/conformance/run_trio_suite.py
+	$(PY) tests/conformance/run_anyio_suite.py
 
 test: lint typecheck unit conformance
 

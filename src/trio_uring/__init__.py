@@ -6,11 +6,13 @@
 >>> trio_uring.run(main)
 
 ``trio_uring.run`` is a drop-in for ``trio.run``; ``trio_uring.install()``
-switches every later run in the process.
+switches every later run in the process. Once imported, ``"trio_uring"`` is
+also an anyio backend name (``anyio.run(main, backend="trio_uring")``).
 """
 
 from __future__ import annotations
 
+from ._anyio import register as _register_anyio_backend
 from ._availability import Availability, Cause, UringUnavailableError
 from ._availability import check as check_availability
 from ._compat import UnsupportedTrioError
@@ -19,6 +21,10 @@ from ._manager import UringIOManager, UringStatistics
 from ._run import install, is_installed, run, uninstall
 
 __version__ = "0.1.0"
+
+# anyio.run(backend="trio_uring") and anyio_backend = "trio_uring" work once
+# trio_uring is imported; this imports nothing from anyio (see _anyio.py).
+_register_anyio_backend()
 
 __all__ = [
     "Availability",
