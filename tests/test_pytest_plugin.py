@@ -239,7 +239,8 @@ def test_session_end_restores_an_earlier_switch(
 
 
 def test_switched_on_before_pytest_is_reported(tmp_path: Path) -> None:
-    session = run_project(tmp_path, env={"TRIO_URING_INSTALL": "1"})
+    # -W error: pytest must not warn that it cannot rewrite the already imported plugin.
+    session = run_project(tmp_path, "-W", "error", env={"TRIO_URING_INSTALL": "1"})
     session.kinds_on("io_uring")
     assert session.header() == (
         "trio_uring: io_uring, switched on before pytest started (plugin off)"

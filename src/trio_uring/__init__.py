@@ -8,6 +8,10 @@
 ``trio_uring.run`` is a drop-in for ``trio.run``; ``trio_uring.install()``
 switches every later run in the process. Once imported, ``"trio_uring"`` is
 also an anyio backend name (``anyio.run(main, backend="trio_uring")``).
+
+PYTEST_DONT_REWRITE: the package carries a pytest plugin, so pytest would
+rewrite it, and warn when ``TRIO_URING_INSTALL``'s start-up hook has
+imported it before pytest started (an error under ``filterwarnings=error``).
 """
 
 from __future__ import annotations
