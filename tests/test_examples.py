@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -136,3 +137,23 @@ def test_http_server(stock: bool) -> None:
         resp = conn.getresponse()
         assert (resp.status, resp.read()) == (404, b"not found\n")
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "manager"),
+    [([], "io_uring"), (["--backend", "trio"], "epoll"), (["--install"], "io_uring")],
+)
+def test_anyio_program_selects_the_backend(args: list[str], manager: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_URING")}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "anyio_program.py"), "--clients", "3", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    report = {line[:16].strip(): line[16:] for line in proc.stdout.splitlines()}
+    assert report["sniffio says"] == "trio"
+    assert report["I/O manager"] == manager
+    assert report["round trips"] == "300"

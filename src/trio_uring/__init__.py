@@ -6,13 +6,19 @@
 >>> trio_uring.run(main)
 
 ``trio_uring.run`` is a drop-in for ``trio.run``; ``trio_uring.install()``
-switches every later run in the process.
+switches every later run in the process. Once imported, ``"trio_uring"`` is
+also an anyio backend name (``anyio.run(main, backend="trio_uring")``).
+
+PYTEST_DONT_REWRITE: the package carries a pytest plugin, so pytest would
+rewrite it, and warn when ``TRIO_URING_INSTALL``'s start-up hook has
+imported it before pytest started (an error under ``filterwarnings=error``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._anyio import register as _register_anyio_backend
 from ._availability import Availability, Cause, UringUnavailableError
 from ._availability import check as check_availability
 from ._compat import UnsupportedTrioError
@@ -36,6 +42,10 @@ if not TYPE_CHECKING:
             return importlib.import_module(".lowlevel", __name__)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+# anyio.run(backend="trio_uring") and anyio_backend = "trio_uring" work once
+# trio_uring is imported; this imports nothing from anyio (see _anyio.py).
+_register_anyio_backend()
 
 __all__ = [
     "Availability",
