@@ -558,6 +558,11 @@ class UringIOManager:
                 del self._native_by_fd[op.fd]
         if op.neutralized:
             res = -errno.ECANCELED  # the NOP that replaced it: nothing happened
+        linked = op.linked
+        if linked is not None:
+            # Op and timer records point at each other: break the cycle so
+            # both are freed by refcount, not left for the cycle collector.
+            op.linked = linked.linked = None
         task = op.task
         if task is not None:
             op.task = None
