@@ -74,10 +74,6 @@ _WAKES_READER |= select.POLLRDHUP
 _WAKES_WRITER = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 _POLL_ADD_MULTI = 1  # IORING_POLL_ADD_MULTI, 5.13
 _INF = float("inf")
-# Op kind of a multishot native op: each CQE goes to a consumer callback
-# instead of a parked task (see start_multishot). Kept here, not in _ops.py,
-# so the op core's kinds are untouched.
-MULTISHOT = 5
 
 EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
 
@@ -266,7 +262,7 @@ class UringIOManager:
                     reschedule(task)
             elif kind == _ops.NATIVE:
                 self._complete_native(op, res)
-            elif kind == MULTISHOT:
+            elif kind == _ops.MULTISHOT:
                 op.pins[1](res, bool(cqe_flags & CQE_F_MORE))
             elif kind == _ops.WAKEUP:
                 self._drain_wakeup()
@@ -609,7 +605,7 @@ class UringIOManager:
         """
         ring = self._ring
         ud = ring.next_user_data()
-        op = Op(ud, MULTISHOT, fd, opcode, None)
+        op = Op(ud, _ops.MULTISHOT, fd, opcode, None)
         op.pins = (pins, consumer)
         op.index = ring.push(
             opcode, fd, ud, addr=addr, length=length, off=off, op_flags=op_flags, ioprio=ioprio
@@ -685,7 +681,7 @@ class UringIOManager:
             for ud, res, cqe_flags in zip(uds, results, flags, strict=True):
                 more = bool(cqe_flags & CQE_F_MORE)
                 op = ops.get(ud) if more else ops.pop(ud, None)
-                if op is not None and op.kind == MULTISHOT:
+                if op is not None and op.kind == _ops.MULTISHOT:
                     # A multishot CQE reaped at close still carries a result
                     # its consumer owns (an accepted fd): hand it over, so
                     # the consumer can close it rather than leak it.

@@ -33,6 +33,7 @@ POLL_WRITE: Final = 1  # wait_writable
 NATIVE: Final = 2  # a native operation whose result a task awaits
 WAKEUP: Final = 3  # multishot poll on the manager's eventfd
 INTERNAL: Final = 4  # ASYNC_CANCEL, LINK_TIMEOUT: nobody waits on these
+MULTISHOT: Final = 5  # one SQE, many CQEs, each handed to a consumer callback
 
 KIND_NAMES: Final = {
     POLL_READ: "poll-read",
@@ -40,6 +41,7 @@ KIND_NAMES: Final = {
     NATIVE: "native",
     WAKEUP: "wakeup",
     INTERNAL: "internal",
+    MULTISHOT: "multishot",
 }
 
 

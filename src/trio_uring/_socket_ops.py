@@ -89,13 +89,11 @@ def _address_of(cdata: Any) -> int:
 
 
 # Memory the kernel writes to or reads from is always ours: a C buffer made
-# by ``ffi.new`` and pinned by the op record. We never hand the kernel a
-# pointer into a caller's object through ``ffi.from_buffer``: a memoryview
-# caught in a reference cycle (a cancelled task's frame, its traceback) can
-# be cleared by the garbage collector while the export is still held, which
-# then frees what cffi (and the kernel) still point at. The price is one
-# copy on the op path only; the direct system call tried first copies
-# nothing extra.
+# by ``ffi.new`` and pinned by the op record until its CQE. The price is one
+# copy on the op path only (the direct system call tried first copies
+# nothing extra). These helpers predate ``trio_uring.lowlevel`` and overlap
+# it (address and ancillary-data encoding); folding them into it is
+# pending, after measuring its buffer pinning against this copy.
 
 
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:

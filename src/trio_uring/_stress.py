@@ -94,7 +94,13 @@ class StressReport:
     cancels: int = 0
     """Operations whose cancel scope was cancelled while they ran."""
     results_won: int = 0
-    """Cancelled operations that completed anyway and delivered their result."""
+    """Cancelled operations that completed anyway and delivered their result.
+
+    On io_uring, the manager's count of cancel requests that lost to a real
+    result (``cancels_lost_to_result``). On stock Trio, operations that
+    returned a result inside a scope cancelled meanwhile (file reads and
+    writes in worker threads, which cannot be cancelled).
+    """
     timeouts_fired: int = 0
     """Kernel-linked timeouts that fired (io_uring only)."""
     bytes_verified: int = 0
@@ -448,11 +454,15 @@ def _ops_in_flight(backend: Backend) -> int:
     return sum(1 for op in io._ops.values() if op.kind in (_ops.NATIVE, _ops.INTERNAL))
 
 
-def _timeouts_fired() -> int:
+def _uring_counts() -> tuple[int, int]:
+    """(linked timeouts fired, cancels that lost to a result) in this run."""
     from ._manager import running_manager
 
     io = running_manager()
-    return io.statistics().linked_timeouts_fired if io is not None else 0
+    if io is None:
+        return 0, 0
+    stats = io.statistics()
+    return stats.linked_timeouts_fired, stats.cancels_lost_to_result
 
 
 def run_stress(
@@ -493,16 +503,18 @@ def run_stress(
                 round_rng: random.Random = round_rng,
                 counters: _Counters = counters,
                 violations: list[str] = violations,
-            ) -> tuple[int, int]:
+            ) -> tuple[int, int, int]:
                 left = await _round_main(backend, config, round_rng, counters, violations, workdir)
-                return left, (_timeouts_fired() if backend == "uring" else 0)
+                fired, lost = _uring_counts() if backend == "uring" else (0, 0)
+                return left, fired, lost
 
             label = f"round {report.rounds + 1}"
             try:
                 if backend == "uring":
-                    left, fired = uring_run(one_round, fallback="raise")
+                    left, fired, lost = uring_run(one_round, fallback="raise")
+                    counters.results_won = lost
                 else:
-                    left, fired = trio.run(one_round)
+                    left, fired, _ = trio.run(one_round)
             except trio.TooSlowError:
                 violations.append(f"{label}: hung (over {config.round_timeout} s)")
                 left, fired = 0, 0
