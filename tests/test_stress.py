@@ -4,7 +4,10 @@ Every test runs ``trio_uring._stress.run_stress`` (the engine behind
 ``python -m trio_uring stress``) with a fixed seed, so a failure reproduces
 with the same seed. The engine asserts the invariants itself and reports
 each broken one in ``violations``; these tests also check that the stress
-really happened (operations were cancelled, results won over cancels).
+really happened (operations were cancelled, kernel timeouts fired). A result
+winning over a cancel is rare in this workload (the kernel usually cancels
+first); that path is forced deterministically in ``test_op_core.py`` and
+``test_lowlevel.py`` instead.
 """
 
 from __future__ import annotations
@@ -36,16 +39,6 @@ def test_exactly_once_under_random_cancellation(backend: str, transport: str) ->
     # It was a stress run: plenty of operations were cancelled.
     assert report.cancels >= 50, report
     assert report.ops > report.cancels
-
-
-def test_native_results_win_over_cancels() -> None:
-    # Sockets and pipes on io_uring: some cancelled receives and sends had
-    # already completed in the kernel, and their results were delivered.
-    config = StressConfig(seed=7, rounds=3, channels=16, payload=64 * 1024,
-                          transports=("socket", "pipe"))  # fmt: skip
-    report = run_stress("uring", config)
-    assert report.violations == []
-    assert report.results_won > 0, report
 
 
 def test_kernel_timeouts_fire_during_stress() -> None:
