@@ -54,3 +54,19 @@ def deadline_ns(deadline: float, offset: float) -> int:
 def make_timespec(ffi: Any, ns: int) -> Any:
     """A ``struct __kernel_timespec`` holding ``ns``; the caller pins it."""
     return ffi.new("struct __kernel_timespec *", divmod(ns, 1_000_000_000))
+
+
+def deadline_registry() -> Any | None:
+    """Trio's registry of the current run's finite deadlines, if it counts them.
+
+    Trio keeps every cancel scope with a finite deadline that is attached to
+    a task in ``runner.deadlines``, and counts them in ``_active``. While the
+    count is zero no task has a finite effective deadline, so a native op
+    needs no kernel timer and ``current_effective_deadline()`` (a walk up
+    the task's cancel scopes, a quarter of a NOP's cost) can be skipped.
+    None when this Trio keeps no such count: then every op asks Trio.
+    Must be called inside a run.
+    """
+    runner = trio_run_module().GLOBAL_RUN_CONTEXT.runner
+    registry = getattr(runner, "deadlines", None)
+    return registry if isinstance(getattr(registry, "_active", None), int) else None

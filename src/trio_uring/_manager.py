@@ -173,6 +173,11 @@ class UringIOManager:
         # link kernel timeouts in this run.
         self._clock_offset: float | None = None
         self._clock_checked = not self._settings.linked_timeouts
+        # Trio's count of finite deadlines in this run (see _deadlines.py),
+        # or None: consult current_effective_deadline() on every op.
+        self._deadlines: Any = None
+        # The probe, once per run: every native op checks its opcode.
+        self.opcodes: frozenset[int] = self._ring.probe()
         # fd -> {user_data: op} for native ops still owed a CQE, so that
         # notify_closing (called on every socket close) finds them directly.
         self._native_by_fd: dict[int, dict[int, Op]] = {}
@@ -393,7 +398,7 @@ class UringIOManager:
 
     def supports(self, opcode: int) -> bool:
         """Whether this kernel supports io_uring ``opcode`` (the ring's probe, cached)."""
-        return opcode in self._ring.probe()
+        return opcode in self.opcodes
 
     async def perform(
         self,
@@ -428,6 +433,18 @@ class UringIOManager:
         if not self._clock_checked:
             self._clock_checked = True
             self._clock_offset = _deadlines.kernel_clock_offset()
+            self._deadlines = _deadlines.deadline_registry()
+        registry = self._deadlines
+        if self._clock_offset is None or (registry is not None and not registry._active):
+            # The common case, kept short (it is every op's cost): no kernel
+            # timer can apply, so one SQE and one wait.
+            op = self.prepare(
+                opcode, fd, pins, addr=addr, length=length, off=off, op_flags=op_flags,
+                ioprio=ioprio, buf_index=buf_index, splice_fd_in=splice_fd_in, addr3=addr3,
+            )  # fmt: skip
+            # wait_op, inlined: one coroutine frame less per op.
+            res: int = await wait_task_rescheduled(self._abort_callback(op))
+            return self._settle_cancelled(op, res) if op.cancel_requested else res
         while True:
             timeout_ts = None
             kernel_deadline = 0
@@ -496,7 +513,11 @@ class UringIOManager:
             splice_fd_in=splice_fd_in, addr3=addr3,
         )  # fmt: skip
         self._ops[ud] = op
-        self._native_by_fd.setdefault(fd, {})[ud] = op
+        same_fd = self._native_by_fd.get(fd)
+        if same_fd is None:
+            self._native_by_fd[fd] = {ud: op}
+        else:
+            same_fd[ud] = op
         if timeout_ts is not None:
             tud = ring.next_user_data()
             top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
@@ -524,6 +545,12 @@ class UringIOManager:
         still in the SQ is turned into a NOP and cancelled on the spot.
         """
 
+        res: int = await wait_task_rescheduled(self._abort_callback(op))
+        return self._settle_cancelled(op, res) if op.cancel_requested else res
+
+    def _abort_callback(self, op: Op) -> Callable[[Callable[[], Any]], Abort]:
+        """Trio's abort function for a task parked on native ``op`` (see ``wait_op``)."""
+
         def abort(raise_cancel: Callable[[], Any]) -> Abort:
             if self._ring.neutralize(op.index, op.user_data):
                 # The kernel never saw it; the NOP's CQE retires the record.
@@ -536,14 +563,16 @@ class UringIOManager:
                 self._queue_cancel(op.user_data)
             return Abort.FAILED
 
-        res: int = await wait_task_rescheduled(abort)
-        if op.cancel_requested:
-            if res == -errno.ECANCELED or res == -errno.EINTR:
-                if op.raise_cancel is not None:
-                    op.raise_cancel()
-                # Not a Trio cancel: notify_closing asked for it.
-                raise trio.ClosedResourceError("another task closed this fd")
-            self._cancels_lost += 1
+        return abort
+
+    def _settle_cancelled(self, op: Op, res: int) -> int:
+        """The CQE of an op we asked to cancel: raise if the cancel won, else count the loss."""
+        if res == -errno.ECANCELED or res == -errno.EINTR:
+            if op.raise_cancel is not None:
+                op.raise_cancel()
+            # Not a Trio cancel: notify_closing asked for it.
+            raise trio.ClosedResourceError("another task closed this fd")
+        self._cancels_lost += 1
         return res
 
     def _complete_native(self, op: Op, res: int) -> None:

@@ -146,13 +146,19 @@ class Ring:
         addr3: int = 0,
     ) -> int:
         """Queue one SQE without a syscall (unless the SQ is full). Returns its index."""
-        self._make_room(1)
         index = lib.tu_push(
             self._ring, opcode, sqe_flags, ioprio, fd, off, addr, length,
             op_flags, user_data, buf_index, splice_fd_in, addr3,
         )  # fmt: skip
-        if index < 0:  # pragma: no cover - _make_room guarantees a slot
-            raise RuntimeError("io_uring SQ unexpectedly full")
+        if index < 0:
+            # Full (-EBUSY): hand the queue to the kernel, then queue again.
+            self._make_room(1)
+            index = lib.tu_push(
+                self._ring, opcode, sqe_flags, ioprio, fd, off, addr, length,
+                op_flags, user_data, buf_index, splice_fd_in, addr3,
+            )  # fmt: skip
+            if index < 0:  # pragma: no cover - _make_room guarantees a slot
+                raise RuntimeError("io_uring SQ unexpectedly full")
         self.sqes_queued += 1
         return int(index)
 

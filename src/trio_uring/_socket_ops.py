@@ -26,6 +26,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from ._abi import OP
+from ._lowlevel_structs import new_receive_buffer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -99,7 +100,7 @@ def _address_of(cdata: Any) -> int:
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
     """``IORING_OP_RECV`` of up to ``bufsize`` bytes."""
     ffi = _ffi()
-    target = ffi.new("char[]", max(bufsize, 1))
+    target = new_receive_buffer(max(bufsize, 1))
     address = _address_of(target)
 
     def submit() -> Awaitable[int]:
@@ -113,7 +114,7 @@ async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) 
     """``IORING_OP_RECV`` into ``view`` (a writable byte view, already sized); bytes received."""
     ffi = _ffi()
     length = len(view)
-    target = ffi.new("char[]", max(length, 1))
+    target = new_receive_buffer(max(length, 1))
     address = _address_of(target)
 
     def submit() -> Awaitable[int]:
@@ -155,7 +156,7 @@ class _MsgHdr:
     ) -> None:
         ffi = _ffi()
         if receive:
-            self.buffers = [ffi.new("char[]", max(len(v), 1)) for v in views]
+            self.buffers = [new_receive_buffer(max(len(v), 1)) for v in views]
             self.lengths = [len(v) for v in views]
         else:
             copied = [_copy_in(v) for v in views]

@@ -207,6 +207,13 @@ async def _perform(
 
 
 def _release_pins(pins: Any) -> None:
+    # The common shapes first (every op pays for this): nothing pinned, a
+    # private C buffer, or one Pinned's 4-tuple.
+    if type(pins) is tuple and len(pins) == 4 and type(pins[3]) is _args.Pinned:
+        pins[3].release()
+        return
+    if not isinstance(pins, (tuple, list, _args.Pinned)):
+        return
     stack = [pins]
     while stack:
         item = stack.pop()
@@ -246,7 +253,7 @@ async def read(fd: FileDescriptor, size: int, offset: int = -1) -> bytes:
     fdn = _args.fileno(fd)
     count = _args.size(size, "negative value for 'size' not allowed")
     off = _args.file_offset(offset)
-    buf = _st.ffi.new("char[]", count)
+    buf = _st.new_receive_buffer(count)
     res = await _perform(
         manager, _READ, fdn, buf, addr=_st.addr_of(buf), length=min(count, _args.MAX_RW_COUNT),
         off=off,
@@ -366,7 +373,7 @@ async def recv(fd: FileDescriptor, bufsize: int, flags: int = 0) -> bytes:
     fdn = _args.fileno(fd)
     count = _args.size(bufsize, "negative buffersize in recv")
     msg_flags = _args.c_int(flags)
-    buf = _st.ffi.new("char[]", count)
+    buf = _st.new_receive_buffer(count)
     res = await _perform(
         manager, _RECV, fdn, buf, addr=_st.addr_of(buf), length=min(count, _args.MAX_RW_COUNT),
         op_flags=msg_flags & _U32,
@@ -489,7 +496,7 @@ async def recvmsg(
     ancsize = _args.size(ancbufsize, "invalid ancillary data buffer length")
     msg_flags = _args.c_int(flags)
     ffi = _st.ffi
-    data = ffi.new("char[]", count)
+    data = _st.new_receive_buffer(count)
     iov = ffi.new("struct iovec *")
     iov.iov_base = data
     iov.iov_len = min(count, _args.MAX_RW_COUNT)
