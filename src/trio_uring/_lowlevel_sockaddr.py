@@ -119,6 +119,49 @@ async def encode(family: int, address: Any, func: str) -> bytes:
     raise OSError(f"{func}(): address family {family} is not supported by trio_uring.lowlevel")
 
 
+def encode_resolved(family: int, address: Any) -> bytes | None:
+    """A ``struct sockaddr`` for an address Trio has already resolved, or None.
+
+    The socket path's encoder (``NativeSocket``): synchronous and strict,
+    where :func:`encode` resolves names and raises. None means "not a form
+    we are sure to encode exactly as the stdlib would": the caller then
+    takes Trio's own path, which raises whatever the stdlib raises.
+    """
+    try:
+        if family == socket.AF_INET:
+            host, port = address
+            if type(port) is not int or not 0 <= port <= 0xFFFF or not isinstance(host, str):
+                return None
+            return _IN4.pack(family, port.to_bytes(2, "big"), socket.inet_pton(family, host))
+        if family == socket.AF_INET6:
+            if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+                return None
+            host, port, flowinfo, scope_id = (*address, 0, 0)[:4]
+            ints = (port, flowinfo, scope_id)
+            if not isinstance(host, str) or "%" in host or any(type(n) is not int for n in ints):
+                return None
+            if not (0 <= port <= 0xFFFF and 0 <= flowinfo <= 0xFFFFF and 0 <= scope_id < 2**32):
+                return None
+            packed = socket.inet_pton(family, host)
+            flow = flowinfo.to_bytes(4, "big")
+            return _IN6.pack(family, port.to_bytes(2, "big"), flow, packed, scope_id)
+        if family == socket.AF_UNIX:
+            if isinstance(address, str):
+                raw = os.fsencode(address)
+            elif isinstance(address, bytes):
+                raw = address
+            else:
+                return None
+            head = struct.pack("=H", family)
+            if raw.startswith(b"\0"):
+                # Linux's abstract namespace: no terminator, the length says it all.
+                return head + raw if len(raw) <= _SUN_PATH_SIZE else None
+            return head + raw + b"\0" if 0 < len(raw) < _SUN_PATH_SIZE else None
+    except (ValueError, TypeError, OSError, UnicodeError):
+        return None
+    return None
+
+
 def decode(buf: Any, length: int) -> Any:
     """The Python address for the first ``length`` bytes of a sockaddr, as ``makesockaddr``.
 

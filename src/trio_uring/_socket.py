@@ -50,6 +50,7 @@ from trio.lowlevel import (
     wait_task_rescheduled,
 )
 
+from . import _lowlevel_sockaddr as _sa
 from . import _socket_ops as ops
 from ._abi import OP
 from ._manager import UringIOManager, running_manager
@@ -407,7 +408,7 @@ class NativeSocket(_SocketType):
         # other check to the stdlib call.
         resolved = list(args)
         resolved[-1] = await self._resolve_address_nocp(args[-1], local=False)
-        name = ops.encode_sockaddr(self._sock.family, resolved[-1]) if len(args) in (2, 3) else None
+        name = _sa.encode_resolved(self._sock.family, resolved[-1]) if len(args) in (2, 3) else None
 
         async def native(mgr: UringIOManager) -> int:
             data, flags = resolved[0], resolved[1] if len(resolved) == 3 else 0
@@ -429,10 +430,10 @@ class NativeSocket(_SocketType):
             address = await self._resolve_address_nocp(address, local=False)
         items = _listify(buffers)
         anc = _listify(ancdata)
-        name = None if address is None else ops.encode_sockaddr(self._sock.family, address)
+        name = None if address is None else _sa.encode_resolved(self._sock.family, address)
 
         async def native(mgr: UringIOManager) -> int:
-            control = ops.encode_ancdata(anc)
+            control = _sa.encode_ancdata(anc)
             return await ops.sendmsg(mgr, self._sock.fileno(), items, control, flags, name)
 
         attempt = lambda: self._sock.sendmsg(items, anc, flags, address)  # noqa: E731
@@ -491,7 +492,7 @@ class NativeSocket(_SocketType):
 
         async def single(mgr: UringIOManager) -> tuple[NativeSocket, Any]:
             fd, name, namelen = await ops.accept(mgr, self._sock.fileno())
-            return self._wrap_accepted(fd), ops.decode_sockaddr(name, namelen)
+            return self._wrap_accepted(fd), _sa.decode(name, namelen)
 
         async def multishot(mgr: UringIOManager) -> tuple[NativeSocket, Any]:
             if self._acceptor is None:
@@ -530,7 +531,7 @@ class NativeSocket(_SocketType):
         except trio.Cancelled:
             self._sock.close()
             raise
-        sockaddr = ops.encode_sockaddr(self._sock.family, resolved)
+        sockaddr = _sa.encode_resolved(self._sock.family, resolved)
         if sockaddr is None:
             # A family or form we don't encode: Trio's own path.
             return await super().connect(resolved)

@@ -1,10 +1,10 @@
 """Socket operations as io_uring ops, on raw fds: the private engine of ``NativeSocket``.
 
-``trio_uring.lowlevel`` (being written on its own branch) will offer the
-same operations publicly. Until it lands, ``_socket.py`` needs only the
-handful below, each a thin layer over ``UringIOManager.perform`` (which
-gives result-wins cancellation and keeps every buffer pinned until the
-op's completion).
+Each is a thin layer over ``UringIOManager.perform`` (which gives
+result-wins cancellation and keeps every buffer pinned until the op's
+completion). ``trio_uring.lowlevel`` offers the same operations publicly,
+with its own argument checks; these skip them, for the reason below, and
+copy through private C buffers instead of pinning the caller's.
 
 Every function here is called only after a non-blocking attempt of the same
 call already failed with ``BlockingIOError`` (see ``_socket.py``), so the
@@ -22,10 +22,10 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from ._abi import OP
+from ._lowlevel_sockaddr import SOCKADDR_STORAGE_SIZE, decode, decode_ancdata
 from ._lowlevel_structs import new_receive_buffer
 
 if TYPE_CHECKING:
@@ -40,14 +40,7 @@ _SENDMSG: Final = OP["SENDMSG"]
 _ACCEPT: Final = OP["ACCEPT"]
 _CONNECT: Final = OP["CONNECT"]
 
-SOCKADDR_SIZE: Final = 128  # sizeof(struct sockaddr_storage)
-_SUN_PATH_OFFSET: Final = 2
-_SUN_PATH_MAX: Final = 108
-_IN4: Final = struct.Struct("=H2s4s8x")  # family, port (network order), address, zero pad
-_IN6: Final = struct.Struct("=H2s4s16sI")  # family, port, flowinfo (network order), addr, scope
-_CMSG_HDR: Final = struct.Struct("@Nii")  # cmsg_len (size_t), cmsg_level, cmsg_type
-_CMSG_ALIGN: Final = struct.calcsize("N")
-_CMSG_HDR_LEN: Final = socket.CMSG_LEN(0)
+SOCKADDR_SIZE: Final = SOCKADDR_STORAGE_SIZE
 ACCEPT_FLAGS: Final = socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
 
 
@@ -92,9 +85,8 @@ def _address_of(cdata: Any) -> int:
 # Memory the kernel writes to or reads from is always ours: a C buffer made
 # by ``ffi.new`` and pinned by the op record until its CQE. The price is one
 # copy on the op path only (the direct system call tried first copies
-# nothing extra). These helpers predate ``trio_uring.lowlevel`` and overlap
-# it (address and ancillary-data encoding); folding them into it is
-# pending, after measuring its buffer pinning against this copy.
+# nothing extra). Addresses and ancillary data are encoded and decoded by
+# ``_lowlevel_sockaddr``, as for ``trio_uring.lowlevel``.
 
 
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
@@ -213,9 +205,10 @@ async def recvmsg_into(
     nbytes = await _retrying(mgr, fd, True, submit)
     hdr.scatter(views, nbytes)
     msg = hdr.msg
-    anc = decode_ancdata(ffi.buffer(control, msg.msg_controllen)) if control is not None else []
+    controllen = int(msg.msg_controllen)
+    anc = decode_ancdata(ffi.buffer(control, controllen), controllen) if control is not None else []
     name = ffi.buffer(hdr.name, SOCKADDR_SIZE)
-    return nbytes, anc, int(msg.msg_flags), decode_sockaddr(bytes(name), int(msg.msg_namelen))
+    return nbytes, anc, int(msg.msg_flags), decode(name, int(msg.msg_namelen))
 
 
 async def sendmsg(
@@ -262,110 +255,6 @@ async def connect(mgr: UringIOManager, fd: int, sockaddr: bytes) -> int:
     return await mgr.perform(_CONNECT, fd, name, addr=_address_of(name), off=len(sockaddr))
 
 
-# ----------------------------------------------------------------------
-# Addresses and ancillary data, byte for byte as CPython's socket module
-# ----------------------------------------------------------------------
-
-
-def encode_sockaddr(family: int, address: Any) -> bytes | None:
-    """A ``struct sockaddr`` for an address Trio has already resolved, or None.
-
-    None means "not a form we are sure to encode exactly as the stdlib
-    would": the caller then takes Trio's own path, which raises whatever
-    the stdlib raises.
-    """
-    try:
-        if family == socket.AF_INET:
-            host, port = address
-            if type(port) is not int or not 0 <= port <= 0xFFFF or not isinstance(host, str):
-                return None
-            return _IN4.pack(family, port.to_bytes(2, "big"), socket.inet_pton(family, host))
-        if family == socket.AF_INET6:
-            if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
-                return None
-            host, port, flowinfo, scope_id = (*address, 0, 0)[:4]
-            ints = (port, flowinfo, scope_id)
-            if not isinstance(host, str) or "%" in host or any(type(n) is not int for n in ints):
-                return None
-            if not (0 <= port <= 0xFFFF and 0 <= flowinfo <= 0xFFFFF and 0 <= scope_id < 2**32):
-                return None
-            packed = socket.inet_pton(family, host)
-            flow = flowinfo.to_bytes(4, "big")
-            return _IN6.pack(family, port.to_bytes(2, "big"), flow, packed, scope_id)
-        if family == socket.AF_UNIX:
-            if isinstance(address, str):
-                raw = os.fsencode(address)
-            elif isinstance(address, bytes):
-                raw = address
-            else:
-                return None
-            head = struct.pack("=H", family)
-            if raw.startswith(b"\0"):
-                # Linux's abstract namespace: no terminator, the length says it all.
-                return head + raw if len(raw) <= _SUN_PATH_MAX else None
-            return head + raw + b"\0" if 0 < len(raw) < _SUN_PATH_MAX else None
-    except (ValueError, TypeError, OSError, UnicodeError):
-        return None
-    return None
-
-
-def decode_sockaddr(data: bytes, length: int) -> Any:
-    """The Python address for a ``struct sockaddr`` of ``length`` bytes, as ``makesockaddr``."""
-    if length <= 0:
-        return None  # CPython's answer when the kernel reports no address
-    (family,) = struct.unpack_from("=H", data)
-    if family == socket.AF_INET:
-        _, port, ip = _IN4.unpack_from(data)
-        return (socket.inet_ntop(family, ip), int.from_bytes(port, "big"))
-    if family == socket.AF_INET6:
-        _, port, flow, ip, scope = _IN6.unpack_from(data)
-        return (socket.inet_ntop(family, ip), int.from_bytes(port, "big"),
-                int.from_bytes(flow, "big"), scope)  # fmt: skip
-    if family == socket.AF_UNIX:
-        path = data[_SUN_PATH_OFFSET : max(length, _SUN_PATH_OFFSET)]
-        if path[:1] == b"\0":
-            return path  # abstract: every byte up to the length counts
-        return os.fsdecode(data[_SUN_PATH_OFFSET:].split(b"\0", 1)[0])
-    # Families we do not decode are never handed to the native path.
-    raise ValueError(f"address family {family} is not decoded natively")
-
-
 def natively_decodable(family: int) -> bool:
-    """Whether ``decode_sockaddr`` knows this family's addresses."""
+    """Whether the socket path decodes this family's addresses natively (else: Trio's path)."""
     return family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
-
-
-def _align(n: int) -> int:
-    return (n + _CMSG_ALIGN - 1) & ~(_CMSG_ALIGN - 1)
-
-
-def encode_ancdata(ancdata: Sequence[tuple[int, int, Any]]) -> bytes:
-    """A control buffer of ``cmsghdr`` records (each ``CMSG_SPACE`` long), as CPython builds it.
-
-    Called only after the stdlib accepted the same ``ancdata``.
-    """
-    out = bytearray()
-    for level, kind, data in ancdata:
-        payload = memoryview(data).tobytes()
-        record = _CMSG_HDR.pack(socket.CMSG_LEN(len(payload)), level, kind)
-        out += record.ljust(_CMSG_HDR_LEN, b"\0") + payload
-        out += bytes(socket.CMSG_SPACE(len(payload)) - _CMSG_HDR_LEN - len(payload))
-    return bytes(out)
-
-
-def decode_ancdata(control: Any) -> list[tuple[int, int, bytes]]:
-    """The ``(level, type, data)`` list ``socket.recvmsg`` makes of a control buffer.
-
-    A record the kernel truncated (``MSG_CTRUNC``) keeps the data that is there.
-    """
-    buf = bytes(control)
-    items: list[tuple[int, int, bytes]] = []
-    pos = 0
-    while pos + _CMSG_HDR_LEN <= len(buf):
-        cmsg_len, level, kind = _CMSG_HDR.unpack_from(buf, pos)
-        if cmsg_len < _CMSG_HDR_LEN:
-            break
-        end = min(pos + cmsg_len, len(buf))
-        items.append((level, kind, buf[pos + _CMSG_HDR_LEN : end]))
-        pos += _align(cmsg_len)
-    return items
