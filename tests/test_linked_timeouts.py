@@ -229,3 +229,27 @@ def test_linked_pairs_never_split_on_a_tiny_ring(entries: int) -> None:
                 os.close(w)
 
     run(main, entries=entries)
+
+
+def test_ops_skip_the_deadline_walk_only_while_trio_counts_no_deadline() -> None:
+    # perform() skips current_effective_deadline() while Trio's count of
+    # finite deadlines is zero. That count is a Trio internal: if a Trio
+    # release renamed it, every op would silently take the slow path (or,
+    # worse, read a stale zero). Check it exists and tracks deadlines here.
+    async def main() -> tuple[int, int, int, int]:
+        from trio_uring import _deadlines
+
+        registry = _deadlines.deadline_registry()
+        assert registry is not None
+        before = registry._active
+        with pipe() as (r, w):
+            os.write(w, b"x")
+            await read_pipe(r)  # no deadline anywhere: the short path
+            unarmed = stats().linked_timeouts_armed
+            with trio.move_on_after(60):
+                during = registry._active
+                os.write(w, b"y")
+                await read_pipe(r)  # under a deadline: a timer is linked
+        return before, unarmed, during, stats().linked_timeouts_armed - unarmed
+
+    assert trio_uring.run(main) == (0, 0, 1, 1)
