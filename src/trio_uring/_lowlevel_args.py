@@ -57,6 +57,8 @@ def fileno(fd: int | HasFileno) -> int:
     :raises ValueError: a negative number (a closed ``socket.socket`` says -1).
     :raises OverflowError: larger than a C int.
     """
+    if type(fd) is int and 0 <= fd <= _INT_MAX:
+        return fd  # the common case, on every op's path
     if isinstance(fd, int):
         value = int(fd)
     else:
@@ -84,6 +86,8 @@ def dir_fd(value: int | HasFileno | None) -> int:
 
 def size(value: Any, message: str) -> int:
     """A byte count: an int >= 0 (``ValueError(message)`` if negative)."""
+    if type(value) is int and 0 <= value <= _I64_MAX:
+        return value
     number = as_int(value)
     if number < 0:
         raise ValueError(message)
@@ -98,6 +102,8 @@ def file_offset(value: Any) -> int:
     Returned as the u64 the SQE carries. Other negatives fail like
     ``os.pread`` does (``EINVAL``); too large fails like it too.
     """
+    if type(value) is int and 0 <= value <= _I64_MAX:
+        return value
     number = as_int(value)
     if number == -1:
         return U64

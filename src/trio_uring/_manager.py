@@ -405,7 +405,6 @@ class UringIOManager:
         opcode: int,
         fd: int,
         pins: Any,
-        *,
         addr: int = 0,
         length: int = 0,
         off: int = 0,
@@ -438,9 +437,9 @@ class UringIOManager:
         if self._clock_offset is None or (registry is not None and not registry._active):
             # The common case, kept short (it is every op's cost): no kernel
             # timer can apply, so one SQE and one wait.
-            op = self.prepare(
-                opcode, fd, pins, addr=addr, length=length, off=off, op_flags=op_flags,
-                ioprio=ioprio, buf_index=buf_index, splice_fd_in=splice_fd_in, addr3=addr3,
+            op = self._queue_native(
+                opcode, fd, pins, addr, length, off, op_flags, 0, ioprio, buf_index,
+                splice_fd_in, addr3,
             )  # fmt: skip
             # wait_op, inlined: one coroutine frame less per op.
             res: int = await wait_task_rescheduled(self._abort_callback(op))
@@ -500,24 +499,14 @@ class UringIOManager:
         queued right behind the op, in the same submission.
         """
         ring = self._ring
-        ud = ring.next_user_data()
-        op = Op(ud, _ops.NATIVE, fd, opcode, current_task())
-        op.pins = pins
         sqe_flags = 0
         if timeout_ts is not None:
             ring.reserve(2)
             sqe_flags = IOSQE_IO_LINK
-        op.index = ring.push(
-            opcode, fd, ud, addr=addr, length=length, off=off, op_flags=op_flags,
-            sqe_flags=sqe_flags, ioprio=ioprio, buf_index=buf_index,
-            splice_fd_in=splice_fd_in, addr3=addr3,
+        op = self._queue_native(
+            opcode, fd, pins, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
         )  # fmt: skip
-        self._ops[ud] = op
-        same_fd = self._native_by_fd.get(fd)
-        if same_fd is None:
-            self._native_by_fd[fd] = {ud: op}
-        else:
-            same_fd[ud] = op
         if timeout_ts is not None:
             tud = ring.next_user_data()
             top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
@@ -533,6 +522,38 @@ class UringIOManager:
             )  # fmt: skip
             self._ops[tud] = top
             self._timeouts_armed += 1
+        return op
+
+    def _queue_native(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        addr: int,
+        length: int,
+        off: int,
+        op_flags: int,
+        sqe_flags: int,
+        ioprio: int,
+        buf_index: int,
+        splice_fd_in: int,
+        addr3: int,
+    ) -> Op:
+        # prepare() without the timer, every field positional: each op's cost.
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, _ops.NATIVE, fd, opcode, current_task())
+        op.pins = pins
+        op.index = ring.push_sqe(
+            opcode, fd, ud, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
+        )  # fmt: skip
+        self._ops[ud] = op
+        same_fd = self._native_by_fd.get(fd)
+        if same_fd is None:
+            self._native_by_fd[fd] = {ud: op}
+        else:
+            same_fd[ud] = op
         return op
 
     async def wait_op(self, op: Op) -> int:

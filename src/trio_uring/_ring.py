@@ -146,6 +146,27 @@ class Ring:
         addr3: int = 0,
     ) -> int:
         """Queue one SQE without a syscall (unless the SQ is full). Returns its index."""
+        return self.push_sqe(
+            opcode, fd, user_data, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
+        )  # fmt: skip
+
+    def push_sqe(
+        self,
+        opcode: int,
+        fd: int,
+        user_data: int,
+        addr: int,
+        length: int,
+        off: int,
+        op_flags: int,
+        sqe_flags: int,
+        ioprio: int,
+        buf_index: int,
+        splice_fd_in: int,
+        addr3: int,
+    ) -> int:
+        """``push`` with every field positional: the op core's hot path."""
         index = lib.tu_push(
             self._ring, opcode, sqe_flags, ioprio, fd, off, addr, length,
             op_flags, user_data, buf_index, splice_fd_in, addr3,

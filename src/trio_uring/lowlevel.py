@@ -161,6 +161,9 @@ def _manager(func: str) -> UringIOManager:
 
 def _require(func: str, opcode: int) -> UringIOManager:
     """The running manager, if its kernel supports ``opcode``."""
+    manager = running_manager()
+    if manager is not None and manager.supports(opcode):
+        return manager  # every op's path: one check, then go
     manager = _manager(func)
     if not manager.supports(opcode):
         name = f"IORING_OP_{_OP_NAME[opcode]}"
@@ -187,13 +190,18 @@ async def _perform(
     opcode: int,
     fd: int,
     pins: Any,
+    addr: int = 0,
+    length: int = 0,
+    off: int = 0,
+    op_flags: int = 0,
+    splice_fd_in: int = 0,
     *,
     retry_eintr: bool = True,
-    **sqe: int,
 ) -> int:
     try:
         while True:
-            res = await manager.perform(opcode, fd, pins, **sqe)
+            res = await manager.perform(opcode, fd, pins, addr, length, off, op_flags, 0, 0,
+                                        splice_fd_in)  # fmt: skip
             # PEP 475: the stdlib retries a call a signal interrupted. The op
             # did nothing (a cancel of ours never comes back as -EINTR: the
             # manager raises Cancelled for it).
