@@ -127,6 +127,8 @@ async def open_file(
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, os.strerror(21), name)
+        if buffering == 0 and parsed.text:
+            raise ValueError("can't have unbuffered text I/O")
         raw = RawFile(fd, closefd=closefd, append=parsed.appending)
         if parsed.appending and raw.seekable:
             raw.seek(0, os.SEEK_END)

@@ -61,7 +61,8 @@ def size_arg(size: Any) -> int:
         ) from None
 
 
-def _offset_arg(value: Any) -> int:
+def index_arg(value: Any) -> int:
+    """An integer argument, with the stdlib's TypeError for anything else."""
     try:
         return value.__index__()  # type: ignore[no-any-return]
     except AttributeError:
@@ -116,7 +117,7 @@ class AsyncFile(Generic[AnyStr]):
 
     async def readlines(self, hint: int | None = -1) -> list[AnyStr]:
         """Read lines until EOF (or until they total ``hint`` or more)."""
-        limit = -1 if hint is None else _offset_arg(hint)
+        limit = -1 if hint is None else index_arg(hint)
         lines: list[AnyStr] = []
         total = 0
         while True:
@@ -302,10 +303,14 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         Buffered, it returns fewer only at EOF; unbuffered (``buffering=0``)
         it is one kernel read, which may return fewer (``io.FileIO.read``).
         """
-        n = size_arg(size)
         self._check_readable()
+        n = size_arg(size)
         if n < 0:
             return await self.readall()
+        if n == 0 and self.buffer_size:
+            # BufferedReader answers from its buffer, flushing nothing.
+            await trio.lowlevel.checkpoint()
+            return b""
         await self._enter()
         try:
             await self._flush_unlocked()
@@ -323,21 +328,20 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         await _shielded_checkpoint()
         return data
 
-    async def read1(self, size: int | None = -1) -> bytes:
+    async def read1(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes with at most one kernel read (``BufferedReader.read1``)."""
-        n = size_arg(size)
         self._check_readable("read1")
+        n = index_arg(size)
         await self._enter()
         try:
             await self._flush_unlocked()
             if n < 0:
                 n = self.buffer_size or _READALL_CHUNK
             if not self._available and n:
-                if n >= self.buffer_size:
-                    data = await self._raw.read(n)
-                    await _shielded_checkpoint()
-                    return data
-                await self._fill(n)
+                # As BufferedReader.read1 (3.11): one raw read of n, unbuffered.
+                data = await self._raw.read(n)
+                await _shielded_checkpoint()
+                return data
             data = self._consume(n)
         finally:
             self._lock.release()
@@ -346,6 +350,10 @@ class AsyncBinaryFile(AsyncFile[bytes]):
 
     async def readall(self) -> bytes:
         """Read until EOF."""
+        if not self._readable and not self.buffer_size:
+            # io.FileIO.readall does not check the mode: read(2) says EBADF.
+            self._check_open()
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         self._check_readable()
         await self._enter()
         try:
@@ -400,6 +408,10 @@ class AsyncBinaryFile(AsyncFile[bytes]):
     async def readline(self, size: int | None = -1) -> bytes:
         """Read one line (up to and including ``b"\\n"``), at most ``size`` bytes."""
         limit = size_arg(size)
+        if limit == 0 and not self._readable:
+            # IOBase.readline (what a write-only file has) reads nothing for 0.
+            await trio.lowlevel.checkpoint()
+            return b""
         self._check_readable("readline")
         await self._enter()
         try:
@@ -488,6 +500,9 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         await self._enter()
         try:
             await self._flush_unlocked()
+            # As BufferedRandom.flush: read-ahead is dropped too (the
+            # logical position stays; the next read starts afresh).
+            self._drop_read_buffer()
         finally:
             self._lock.release()
         await _shielded_checkpoint()
@@ -524,7 +539,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
 
     def _offset(self, offset: int) -> int:
         self._check_open()
-        value = _offset_arg(offset)
+        value = index_arg(offset)
         if value < 0:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
         return value
@@ -544,9 +559,11 @@ class AsyncBinaryFile(AsyncFile[bytes]):
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Move the position, as ``io.BufferedRandom.seek``; return it."""
-        target = _offset_arg(offset)
-        how = _offset_arg(whence)
-        if how not in (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END, os.SEEK_DATA, os.SEEK_HOLE):
+        target = index_arg(offset)
+        how = index_arg(whence)
+        valid = (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END, os.SEEK_DATA, os.SEEK_HOLE)
+        if how not in valid and self.buffer_size:
+            # Buffered files check; io.FileIO leaves it to lseek (EINVAL).
             raise ValueError(f"whence value {how} unsupported")
         self._check_open()
         self._check_seekable()
@@ -581,7 +598,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         await self._enter()
         try:
             await self._flush_unlocked()
-            new = self._tell() if size is None else _offset_arg(size)
+            new = self._tell() if size is None else index_arg(size)
             self._drop_read_buffer()
             result = await self._raw.truncate(new)
         finally:

@@ -65,11 +65,11 @@ def parse(
 ) -> tuple[Mode, int]:
     """Check ``open``'s arguments as ``open`` does; return the mode and the buffering.
 
-    The buffering returned is ``-1`` (default), ``0`` (unbuffered, binary
-    only), ``1`` (line buffered, text only) or a buffer size. Checks that
-    ``open`` makes only after opening the file (the ``newline`` value, the
-    encoding's existence) are left to the text layer, so that their side
-    effects (a file created by ``"w"``) are the same as ``open``'s.
+    The buffering returned is ``-1`` (default), ``0`` (unbuffered),
+    ``1`` (line buffered, text only) or a buffer size. Checks that ``open``
+    makes only after opening the file (unbuffered text, the ``newline``
+    value, the encoding's existence) are left to the caller, so that their
+    side effects (a file created by ``"w"``) are the same as ``open``'s.
 
     :raises TypeError: a non-str mode, encoding, errors or newline; a
         non-int buffering.
@@ -115,8 +115,6 @@ def parse(
             stacklevel=3,
         )
         buffering = -1
-    if not binary and buffering == 0:
-        raise ValueError("can't have unbuffered text I/O")
     if updating:
         flags = os.O_RDWR
     elif reading:

@@ -128,6 +128,10 @@ class RawFile:
     async def write(self, data: ReadableBuffer) -> int:
         """One write of (part of) ``data`` at the position (at the end in append mode)."""
         if self.append:
+            if self.seekable:
+                # The kernel's offset starts at ours: a write that does
+                # nothing (0 bytes, or cancelled) leaves it there.
+                os.lseek(self.fd, self.pos, _SEEK_SET)
             count = await self.pwrite(data, -1)
             if self.seekable:
                 # O_APPEND wrote at the end and moved the kernel's offset

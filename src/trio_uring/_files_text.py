@@ -11,7 +11,7 @@ Decoding is incremental (a codec's incremental decoder, wrapped in
 * ``"\\n"``, ``"\\r"``, ``"\\r\\n"``: only that ends a line on read; ``\\n``
   is written as it.
 
-``tell()`` returns ``TextIOWrapper``'s opaque cookie (the byte position of
+``tell()`` returns the C ``TextIOWrapper``'s opaque cookie (the byte position of
 a point where the decoder was clean, its flags, the bytes to feed and the
 characters to skip from there, packed in one int), computed the same way,
 so the numbers equal the builtin's and ``seek(tell())`` comes back exactly.
@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._files_binary import AsyncBinaryFile, AsyncFile, size_arg
+from ._files_binary import AsyncBinaryFile, AsyncFile, index_arg, size_arg
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _CHUNK_SIZE = 8192
 _MASK64 = (1 << 64) - 1
+_MASK32 = (1 << 32) - 1
 
 
 def resolve_encoding(encoding: str | None) -> str:
@@ -66,15 +67,18 @@ def check_text_args(encoding: str, newline: str | None) -> codecs.CodecInfo:
 
 
 def _pack(position: int, dec_flags: int = 0, feed: int = 0, skip: int = 0, eof: bool = False) -> int:
-    # TextIOWrapper's cookie layout: five fields of 64 bits in one int.
-    return position | (dec_flags << 64) | (feed << 128) | (skip << 192) | (int(eof) << 256)
+    # The C TextIOWrapper's cookie (what open() gives): the bytes of a packed
+    # struct {off_t start_pos; int dec_flags, bytes_to_feed, chars_to_skip;
+    # char need_eof;} read as a little-endian unsigned int.
+    return position | (dec_flags << 64) | (feed << 96) | (skip << 128) | (int(eof) << 160)
 
 
 def _unpack(cookie: int) -> tuple[int, int, int, int, bool]:
-    rest, position = divmod(cookie, 1 << 64)
-    rest, dec_flags = divmod(rest, 1 << 64)
-    rest, feed = divmod(rest, 1 << 64)
-    eof, skip = divmod(rest, 1 << 64)
+    position = cookie & _MASK64
+    dec_flags = (cookie >> 64) & _MASK32
+    feed = (cookie >> 96) & _MASK32
+    skip = (cookie >> 128) & _MASK32
+    eof = (cookie >> 160) & 0xFF
     return position, dec_flags, feed, skip, bool(eof)
 
 
@@ -129,6 +133,9 @@ class AsyncTextFile(AsyncFile[str]):
         self._used = 0
         self._chunks: list[tuple[int, bytes, bytes, int]] = []
         self._lock = trio.Lock()
+        # As TextIOWrapper: tell() is refused while a line iteration
+        # (async for, readlines) is in progress, until EOF or a seek.
+        self._telling = True
 
     def __repr__(self) -> str:
         return (
@@ -197,15 +204,23 @@ class AsyncTextFile(AsyncFile[str]):
         # From here on no checkpoint, so a cancel cannot split the update.
         eof = not data
         text = self._decoder.decode(data, eof)
+        self._chunks.append((flags, pending, data, len(text)))
+        self._drop_returned_chunks()
+        self._chars += text
+        # As the C TextIOWrapper: the final decode's output is not EOF yet.
+        return not eof or bool(text)
+
+    def _drop_returned_chunks(self) -> None:
+        """Forget chunks whose text was all returned, keeping the last one.
+
+        What remains starts at the chunk TextIOWrapper would have as its
+        snapshot, so tell() gives the same cookie.
+        """
         chunks = self._chunks
-        while chunks and self._used >= chunks[0][3]:
-            # Fully returned: its record is no longer needed by tell().
+        while len(chunks) > 1 and self._used >= chunks[0][3]:
             done = chunks.pop(0)[3]
             self._used -= done
             self._chars = self._chars[done:]
-        chunks.append((flags, pending, data, len(text)))
-        self._chars += text
-        return not eof
 
     def _take(self, n: int) -> str:
         start = self._used
@@ -223,72 +238,103 @@ class AsyncTextFile(AsyncFile[str]):
             if n < 0:
                 while await self._read_chunk(_CHUNK_SIZE):
                     pass
+                text = self._take(n)
+                # As TextIOWrapper.read(): everything is decoded (finally),
+                # so tell() is the byte position again.
+                self._chars, self._used, self._chunks = "", 0, []
             else:
                 while self._pending < n and await self._read_chunk(_CHUNK_SIZE):
                     pass
-            text = self._take(n)
+                text = self._take(n)
         finally:
             self._lock.release()
         await trio.lowlevel.cancel_shielded_checkpoint()
         return text
 
-    def _find_line_end(self, start: int) -> tuple[int, bool]:
-        """Index just past the first line ending at or after ``start`` (-1: none yet).
-
-        The bool says a ``\\r`` at the very end may yet be part of ``\\r\\n``.
-        """
+    def _find_line_end(self, start: int) -> int:
+        """Index just past the first line ending at or after ``start`` (-1: none yet)."""
         chars = self._chars
         if self._translate_in or self._newline == "\n":
             end = chars.find("\n", start)
-            return (end + 1 if end >= 0 else -1), False
+            return end + 1 if end >= 0 else -1
         if self._universal:
+            # The newline decoder never ends its output with a "\r" that
+            # might start a "\r\n" (it holds it back), so a "\r" here is a
+            # whole line ending unless "\n" follows it.
             cr = chars.find("\r", start)
             lf = chars.find("\n", start)
             if cr < 0 and lf < 0:
-                return -1, False
+                return -1
             if cr < 0 or (0 <= lf < cr):
-                return lf + 1, False
-            if cr + 1 < len(chars):
-                return (cr + 2 if chars[cr + 1] == "\n" else cr + 1), False
-            return cr + 1, True
+                return lf + 1
+            return cr + 2 if chars.startswith("\n", cr + 1) else cr + 1
         newline = self._newline or "\n"
         end = chars.find(newline, start)
-        return (end + len(newline) if end >= 0 else -1), False
+        return end + len(newline) if end >= 0 else -1
 
-    async def readline(self, size: int | None = -1) -> str:
+    async def readline(self, size: int = -1) -> str:  # type: ignore[override]
         """Read one line with its ending (per ``newline``), at most ``size`` characters."""
-        limit = size_arg(size)
+        limit = index_arg(size)  # TextIOWrapper.readline refuses None
         self._check_readable()
         await self._enter()
         try:
             await self._flush_writes()
             searched = self._used
-            eof = False
+            eof = at_eof = False
             while True:
-                end, maybe_crlf = self._find_line_end(searched)
-                if end >= 0 and not (maybe_crlf and not eof):
+                # As TextIOWrapper: decoded text first (or EOF), then the
+                # limit. (It reads only when its decoded chunk is empty,
+                # not when all of it was returned.)
+                while not self._chars and not eof:
+                    eof = not await self._read_chunk(_CHUNK_SIZE)
+                    searched = self._used
+                if not self._pending and eof:
+                    n, at_eof = 0, True
+                    break
+                end = self._find_line_end(searched)
+                if end >= 0:
                     n = end - self._used
                     break
                 if 0 <= limit <= self._pending:
                     n = limit
                     break
-                if end < 0:
-                    # Resume the search where the old text ended (less one
-                    # char for a "\r\n" split across chunks).
-                    searched = max(self._used, len(self._chars) - 1)
-                else:
-                    searched = end - 1
+                # Resume the search where the old text ended (less one
+                # char for a "\r\n" newline split across chunks).
+                searched = max(self._used, len(self._chars) - 1)
                 if eof:
-                    n = self._pending
+                    n, at_eof = self._pending, True
                     break
                 base = self._used
                 eof = not await self._read_chunk(_CHUNK_SIZE)
                 searched += self._used - base  # _read_chunk may have re-based _chars
             text = self._take(n if limit < 0 else min(n, limit))
+            if at_eof and not self._pending:
+                # TextIOWrapper drops its snapshot when a readline meets EOF.
+                self._chars, self._used, self._chunks = "", 0, []
         finally:
             self._lock.release()
         await trio.lowlevel.cancel_shielded_checkpoint()
         return text
+
+    async def __anext__(self) -> str:
+        self._telling = False
+        line = await self.readline()
+        if not line:
+            self._telling = True
+            raise StopAsyncIteration
+        return line
+
+    async def readlines(self, hint: int | None = -1) -> list[str]:
+        """Read lines until EOF (or until they total ``hint`` characters or more)."""
+        limit = -1 if hint is None else index_arg(hint)
+        lines: list[str] = []
+        total = 0
+        async for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < limit <= total:
+                break
+        return lines
 
     # -- writing -------------------------------------------------------
 
@@ -318,11 +364,11 @@ class AsyncTextFile(AsyncFile[str]):
         return length
 
     def _forget_decoded(self) -> None:
-        if self._chars or self._chunks:
-            self._chars, self._used = "", 0
-            self._chunks = []
-            if self._decoder is not None:
-                self._decoder.reset()
+        # As TextIOWrapper on write and seek: the decoder restarts too.
+        self._chars, self._used = "", 0
+        self._chunks = []
+        if self._decoder is not None:
+            self._decoder.reset()
 
     async def _flush_writes(self) -> None:
         if self.buffer._wbuf:
@@ -331,6 +377,7 @@ class AsyncTextFile(AsyncFile[str]):
     async def flush(self) -> None:
         """Write out what the buffers hold."""
         self._check_open()
+        self._telling = True  # as TextIOWrapper.flush
         await self.buffer.flush()
 
     async def writelines(self, lines: Iterable[str]) -> None:
@@ -345,11 +392,14 @@ class AsyncTextFile(AsyncFile[str]):
         self._check_open()
         if not self.buffer.seekable():
             raise io.UnsupportedOperation("underlying stream is not seekable")
+        if not self._telling:
+            raise OSError("telling position disabled by next() call")
         await self.flush()
         position = self.buffer._tell()
         decoder = self._decoder
         if decoder is None or not self._chunks:
             return position
+        self._drop_returned_chunks()
         flags, held = self._chunks[0][:2]
         fed = held + b"".join(chunk[2] for chunk in self._chunks)
         position -= len(fed)
@@ -358,30 +408,62 @@ class AsyncTextFile(AsyncFile[str]):
             return _pack(position, flags)
         saved = decoder.getstate()
         try:
-            decoder.setstate((b"", flags))
-            start, start_flags = position, flags
-            bytes_fed = chars = 0
-            need_eof = False
-            for i in range(len(fed)):
-                bytes_fed += 1
-                chars += len(decoder.decode(fed[i : i + 1]))
-                pending, now_flags = decoder.getstate()
-                if not pending and chars <= skip:
-                    # A clean decoder: a point to restart from.
-                    start += bytes_fed
-                    skip -= chars
-                    start_flags = now_flags
-                    bytes_fed = chars = 0
-                if chars >= skip:
-                    break
-            else:
-                chars += len(decoder.decode(b"", True))
-                need_eof = True
-                if chars < skip:
-                    raise OSError("can't reconstruct logical file position")
-            return _pack(start, start_flags, bytes_fed, skip, need_eof)
+            return _pack(*self._reconstruct(position, flags, fed, skip, self._chunks[0]))
         finally:
             decoder.setstate(saved)
+
+    def _reconstruct(
+        self, position: int, flags: int, fed: bytes, skip: int, chunk: tuple[int, bytes, bytes, int]
+    ) -> tuple[int, int, int, int, bool]:
+        """The cookie fields for ``skip`` characters into ``fed`` (decoded from ``flags``).
+
+        The C TextIOWrapper's search, so the cookie is the same number: a
+        quick guess from the chunk's bytes-per-character ratio for a clean
+        point at or before the target, then byte by byte from there,
+        moving the start to each later clean point (the decoder holds no
+        bytes) not past the target.
+        """
+        decoder = self._decoder
+        ratio = len(chunk[2]) / chunk[3] if chunk[3] else 0.0
+        skip_bytes = int(ratio * skip)
+        skip_back = 1
+        while skip_bytes > 0:
+            decoder.setstate((b"", flags))
+            chars = len(decoder.decode(fed[:skip_bytes]))
+            if chars <= skip:
+                held, now_flags = decoder.getstate()
+                if not held:
+                    flags = now_flags
+                    skip -= chars
+                    break
+                skip_bytes -= len(held)
+                skip_back = 1
+            else:
+                skip_bytes -= skip_back
+                skip_back *= 2
+        if skip_bytes <= 0:
+            skip_bytes = 0
+            decoder.setstate((b"", flags))
+        start = position + skip_bytes
+        if skip == 0:
+            return start, flags, 0, 0, False
+        bytes_fed = chars = 0
+        for i in range(skip_bytes, len(fed)):
+            bytes_fed += 1
+            chars += len(decoder.decode(fed[i : i + 1]))
+            held, now_flags = decoder.getstate()
+            if not held and chars <= skip:
+                # The decoder is clean here: a point seek() can restart from.
+                start += bytes_fed
+                skip -= chars
+                flags = now_flags
+                bytes_fed = chars = 0
+            if chars >= skip:
+                return start, flags, bytes_fed, skip, False
+        chars += len(decoder.decode(b"", True))
+        if chars < skip:
+            raise OSError("can't reconstruct logical file position")
+        return start, flags, bytes_fed, skip, True
 
     async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
         """Go to a :meth:`tell` cookie, or to the start/end (``seek(0, 2)``)."""
@@ -391,7 +473,9 @@ class AsyncTextFile(AsyncFile[str]):
         if whence == os.SEEK_CUR:
             if cookie != 0:
                 raise io.UnsupportedOperation("can't do nonzero cur-relative seeks")
-            return await self.tell()
+            # As TextIOWrapper: seek(tell()), which re-syncs the decoder.
+            cookie, whence = await self.tell(), os.SEEK_SET
+        self._telling = True
         if whence == os.SEEK_END:
             if cookie != 0:
                 raise io.UnsupportedOperation("can't do nonzero end-relative seeks")
