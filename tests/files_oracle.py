@@ -8,6 +8,7 @@ differently per layer); types and errno are.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 from collections.abc import Callable, Sequence
@@ -98,7 +99,9 @@ async def _async_step(f: Any, op: Op, cookies: list[Any]) -> Any:
         result = _read1_contract(data, args[0], start, None)
         await f.seek(start + len(result[0]))
         return result
-    value = await getattr(f, name)(*args)
+    value = getattr(f, name)(*args)
+    if inspect.isawaitable(value):  # seekable() & co. are plain methods, as in trio
+        value = await value
     if name == "write" and _append_and_read(f):
         await f.flush()  # as the oracle does (see _sync_step)
     if name == "tell":
@@ -143,6 +146,8 @@ async def run_async(path: str, mode: str, ops: Sequence[Op], **kwargs: Any) -> l
 
 
 def _contents(path: str) -> bytes | None:
+    if not os.path.isfile(path) or path.startswith("/proc/"):
+        return None  # a FIFO would block; /proc content is not the point
     try:
         with open(path, "rb") as f:
             return f.read()
