@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any, AnyStr, Generic
 
 import trio
 
+from . import _files_raw
 from ._files_raw import RawFile
+from ._manager import running_manager
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -245,8 +247,8 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                 raise io.UnsupportedOperation("File or stream is not seekable.")
             raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
 
-    async def _enter(self) -> None:
-        """Take the lock; callers release it in ``finally``.
+    async def _enter(self) -> int:
+        """Take the lock (callers release it in ``finally``); return the op count.
 
         The cancel check comes first: a cancelled task changes nothing. (Not
         an async context manager: this is on every read's path.)
@@ -256,6 +258,16 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._lock.acquire_nowait()
         except trio.WouldBlock:
             await self._lock.acquire()
+        return self._raw.ops
+
+    async def _yield_unless(self, ops: int) -> None:
+        """The schedule point of a call served from the buffers.
+
+        A call that ran a kernel op has been through one already (the op's
+        wait), so it does not pay for a second scheduler tick.
+        """
+        if self._raw.ops == ops:
+            await _shielded_checkpoint()
 
     @property
     def _available(self) -> int:
@@ -311,7 +323,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             # BufferedReader answers from its buffer, flushing nothing.
             await trio.lowlevel.checkpoint()
             return b""
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             if not self.buffer_size:
@@ -325,14 +337,14 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                 data = self._consume(n)
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return data
 
     async def read1(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes with at most one kernel read (``BufferedReader.read1``)."""
         self._check_readable("read1")
         n = index_arg(size)
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             if n < 0:
@@ -340,12 +352,12 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             if not self._available and n:
                 # As BufferedReader.read1 (3.11): one raw read of n, unbuffered.
                 data = await self._raw.read(n)
-                await _shielded_checkpoint()
+                await self._yield_unless(ops)
                 return data
             data = self._consume(n)
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return data
 
     async def readall(self) -> bytes:
@@ -355,7 +367,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._check_open()
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         self._check_readable()
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             # Size the first kernel read from the file size where there is
@@ -373,7 +385,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             data = self._consume(self._available)
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return data
 
     async def readinto(self, buffer: WriteableBuffer) -> int:
@@ -386,13 +398,13 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                 f"not {type(buffer).__name__}"
             )
         n = view.nbytes
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             if not self._available and n and (not self.buffer_size or n >= self.buffer_size):
                 # Straight into the caller's buffer: one op, done or not.
                 count = await self._raw.readinto(view)
-                await _shielded_checkpoint()
+                await self._yield_unless(ops)
                 return count
             if self.buffer_size:
                 while self._available < n:
@@ -402,7 +414,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             view[: len(data)] = data
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return len(data)
 
     async def readline(self, size: int | None = -1) -> bytes:
@@ -413,7 +425,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             await trio.lowlevel.checkpoint()
             return b""
         self._check_readable("readline")
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             searched = 0
@@ -434,20 +446,20 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             data = self._consume(n if limit < 0 else min(n, limit))
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return data
 
     async def peek(self, size: int = 0) -> bytes:
         """Return buffered bytes without consuming them (one kernel read if none)."""
         self._check_readable("peek")
-        await self._enter()
+        ops = await self._enter()
         try:
             if not self._available:
                 await self._fill(size)
             data = self._rbuf[self._rpos :]
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return data
 
     # -- writing -------------------------------------------------------
@@ -463,12 +475,12 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         view = memoryview(data)
         if view.ndim != 1 or view.format != "B":
             view = view.cast("B")
-        await self._enter()
+        ops = await self._enter()
         try:
             self._drop_read_buffer()
             if not self.buffer_size:
                 count = await self._raw.write(view)
-                await _shielded_checkpoint()
+                await self._yield_unless(ops)
                 return count
             n = view.nbytes
             if not self._wbuf and n >= self.buffer_size:
@@ -491,13 +503,13 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                         pass  # accepted into the buffer: see above
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return n
 
     async def flush(self) -> None:
         """Write out the write buffer."""
         self._check_open()
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             # As BufferedRandom.flush: read-ahead is dropped too (the
@@ -505,7 +517,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._drop_read_buffer()
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
 
     async def _flush_unlocked(self) -> None:
         while self._wbuf:
@@ -521,8 +533,17 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         Safe from many tasks at once. It bypasses the buffers: ``flush()``
         first if you also write through :meth:`write`.
         """
-        self._check_readable("pread")
-        return await self._raw.pread(size, self._offset(offset))
+        if self._raw.closed or not self._readable:
+            self._check_readable("pread")
+        if type(offset) is not int or offset < 0:  # the common case costs one test
+            offset = self._offset(offset)
+        if running_manager() is not None:
+            # Straight to the op: this is the hot path of random reads.
+            data: bytes = await (_files_raw.LOWLEVEL or _files_raw.lowlevel()).read(
+                self._raw.fd, size, offset
+            )
+            return data
+        return await self._raw.pread(size, offset)
 
     async def preadinto(self, buffer: WriteableBuffer, offset: int) -> int:
         """Read into ``buffer`` at ``offset`` (one kernel read); return the count."""
@@ -567,7 +588,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             raise ValueError(f"whence value {how} unsupported")
         self._check_open()
         self._check_seekable()
-        await self._enter()
+        ops = await self._enter()
         try:
             if how in (os.SEEK_SET, os.SEEK_CUR) and not self._wbuf and self._available:
                 # Inside the read buffer: no syscall, keep the buffer.
@@ -579,7 +600,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                     if self._rpos >= len(self._rbuf):
                         self._rbuf, self._rpos = b"", 0
                     pos = new
-                    await _shielded_checkpoint()
+                    await self._yield_unless(ops)
                     return pos
             await self._flush_unlocked()
             if how == os.SEEK_CUR:
@@ -589,13 +610,13 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._rbuf, self._rpos = b"", 0
         finally:
             self._lock.release()
-        await _shielded_checkpoint()
+        await self._yield_unless(ops)
         return pos
 
     async def truncate(self, size: int | None = None) -> int:
         """Resize the file to ``size`` (default: the position); the position stays."""
         self._check_writable_for("truncate")
-        await self._enter()
+        ops = await self._enter()
         try:
             await self._flush_unlocked()
             new = self._tell() if size is None else index_arg(size)
@@ -629,7 +650,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             return
         try:
             if self._wbuf:
-                await self._enter()
+                ops = await self._enter()
                 try:
                     await self._flush_unlocked()
                 finally:

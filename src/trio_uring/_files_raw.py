@@ -43,12 +43,20 @@ _SEEK_SET: Final = os.SEEK_SET
 _SEEK_CUR: Final = os.SEEK_CUR
 
 
-def _lowlevel() -> Any:
-    # Imported on first use: it loads the C extension, which a run on stock
-    # Trio never needs.
-    from . import lowlevel
+LOWLEVEL: Any = None
+"""``trio_uring.lowlevel`` once imported (see ``lowlevel()``)."""
 
-    return lowlevel
+
+def lowlevel() -> Any:
+    """``trio_uring.lowlevel``, imported on first use."""
+    # Imported on first use: it loads the C extension, which a run on stock
+    # Trio never needs. Cached: this is on every op's path.
+    global LOWLEVEL
+    if LOWLEVEL is None:
+        from . import lowlevel as module
+
+        LOWLEVEL = module
+    return LOWLEVEL
 
 
 def _is_native() -> bool:
@@ -64,13 +72,15 @@ def _preadv(fd: int, buffer: WriteableBuffer, offset: int) -> int:
 class RawFile:
     """An open fd with its position: ``io.FileIO``'s job, async."""
 
-    __slots__ = ("append", "closed", "closefd", "fd", "pos", "seekable")
+    __slots__ = ("append", "closed", "closefd", "fd", "ops", "pos", "seekable")
 
     def __init__(self, fd: int, *, closefd: bool, append: bool) -> None:
         self.fd = fd
         self.closefd = closefd
         self.append = append
         self.closed = False
+        # Ops completed through read/readinto/write (each one was a checkpoint).
+        self.ops = 0
         # As io.FileIO.seekable() decides: can the kernel tell a position?
         try:
             self.pos = os.lseek(fd, 0, _SEEK_CUR)
@@ -84,8 +94,8 @@ class RawFile:
 
     async def pread(self, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (-1: the fd's position, for pipes)."""
-        if _is_native():
-            data: bytes = await _lowlevel().read(self.fd, size, offset)
+        if running_manager() is not None:
+            data: bytes = await (LOWLEVEL or lowlevel()).read(self.fd, size, offset)
             return data
         if offset < 0:
             return await trio.to_thread.run_sync(os.read, self.fd, size)
@@ -94,14 +104,14 @@ class RawFile:
     async def preadinto(self, buffer: WriteableBuffer, offset: int) -> int:
         """Read into ``buffer`` at ``offset``; return the count."""
         if _is_native():
-            count: int = await _lowlevel().readinto(self.fd, buffer, offset)
+            count: int = await lowlevel().readinto(self.fd, buffer, offset)
             return count
         return await trio.to_thread.run_sync(_preadv, self.fd, buffer, offset)
 
     async def pwrite(self, data: ReadableBuffer, offset: int) -> int:
         """Write (part of) ``data`` at ``offset``; return the count."""
         if _is_native():
-            count: int = await _lowlevel().write(self.fd, data, offset)
+            count: int = await lowlevel().write(self.fd, data, offset)
             return count
         if offset < 0:
             return await trio.to_thread.run_sync(os.write, self.fd, data)
@@ -112,17 +122,21 @@ class RawFile:
     async def read(self, size: int) -> bytes:
         """One read of up to ``size`` bytes at the position."""
         if not self.seekable:
-            return await self.pread(size, -1)
-        data = await self.pread(size, self.pos)
-        self.pos += len(data)  # no checkpoint since the result: exact under cancellation
+            data = await self.pread(size, -1)
+        else:
+            data = await self.pread(size, self.pos)
+            self.pos += len(data)  # no checkpoint since the result: exact under cancellation
+        self.ops += 1
         return data
 
     async def readinto(self, buffer: WriteableBuffer) -> int:
         """One read into ``buffer`` at the position."""
         if not self.seekable:
-            return await self.preadinto(buffer, -1)
-        count = await self.preadinto(buffer, self.pos)
-        self.pos += count
+            count = await self.preadinto(buffer, -1)
+        else:
+            count = await self.preadinto(buffer, self.pos)
+            self.pos += count
+        self.ops += 1
         return count
 
     async def write(self, data: ReadableBuffer) -> int:
@@ -137,11 +151,12 @@ class RawFile:
                 # O_APPEND wrote at the end and moved the kernel's offset
                 # there; that is where the next read or tell starts.
                 self.pos = os.lseek(self.fd, 0, _SEEK_CUR)
-            return count
-        if not self.seekable:
-            return await self.pwrite(data, -1)
-        count = await self.pwrite(data, self.pos)
-        self.pos += count
+        elif not self.seekable:
+            count = await self.pwrite(data, -1)
+        else:
+            count = await self.pwrite(data, self.pos)
+            self.pos += count
+        self.ops += 1
         return count
 
     # -- position and metadata (cheap, non-blocking syscalls) ------------
@@ -171,7 +186,7 @@ class RawFile:
     async def fsync(self, data_only: bool) -> None:
         """``fsync``/``fdatasync`` the fd."""
         if _is_native():
-            low = _lowlevel()
+            low = lowlevel()
             await (low.fdatasync(self.fd) if data_only else low.fsync(self.fd))
             return
         await trio.to_thread.run_sync(os.fdatasync if data_only else os.fsync, self.fd)
@@ -187,7 +202,7 @@ class RawFile:
             await trio.lowlevel.checkpoint()
             return
         if _is_native():
-            await _lowlevel().close(self.fd)
+            await lowlevel().close(self.fd)
             return
         trio.lowlevel.notify_closing(self.fd)
         os.close(self.fd)
