@@ -1,4 +1,4 @@
-"""File reads benchmark: trio.open_file vs trio_uring.open_file (see ``trio_uring._bench.files``)."""
+"""File reads benchmark: trio.open_file vs trio_uring (see ``trio_uring._bench.files``)."""
 
 import sys
 

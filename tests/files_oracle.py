@@ -177,4 +177,3 @@ def compare(
     expected = run_sync(a, mode, ops, **kwargs)
     got = on_backend(backend, partial(run_async, **kwargs), b, mode, ops)
     return expected, got
-

@@ -89,7 +89,7 @@ async def read_all_cancelled(f: Any, rng: random.Random, outcomes: Outcomes) -> 
         if rng.random() < 0.02:
             size = 70000
 
-        async def one() -> bytes:
+        async def one(op: str = op, size: int = size) -> bytes:
             if op == "read":
                 data: bytes = await f.read(size)
                 return data
@@ -149,7 +149,7 @@ def test_text_reads(backend: str, seed: int) -> None:
                 op = rng.choice(["read", "readline"])
                 size = rng.choice([1, 10, 5000, -1 if rng.random() < 0.01 else 3])
 
-                async def one() -> str:
+                async def one(op: str = op, size: int = size) -> str:
                     return str(await (f.read(size) if op == "read" else f.readline(size)))
 
                 done, chunk = await under_random_cancel(rng, outcomes, one)

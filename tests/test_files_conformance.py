@@ -18,17 +18,19 @@ from hypothesis import strategies as st
 from .files_oracle import Op, compare
 
 BACKENDS = pytest.mark.parametrize("backend", ["uring", "stock"])
-SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 sizes = st.one_of(st.integers(-1, 40), st.sampled_from([None, 4095, 4096, 4097, 9000]))
 offsets = st.integers(-3, 6000)
 whences = st.sampled_from([0, 1, 2])
 data = st.binary(max_size=300) | st.sampled_from([b"x", b"\n", b"ab\ncd\n", b"z" * 5000])
-contents = st.none() | st.binary(max_size=64) | st.builds(
-    lambda parts: b"".join(parts),
-    st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\r\n", b"xyz" * 100]), max_size=60),
+contents = (
+    st.none()
+    | st.binary(max_size=64)
+    | st.builds(
+        lambda parts: b"".join(parts),
+        st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\r\n", b"xyz" * 100]), max_size=60),
+    )
 )
 
 
@@ -83,7 +85,11 @@ def text_ops(writable: bool) -> st.SearchStrategy[list[Op]]:
         st.tuples(st.just("seek_cookie"), st.integers(0, 10)),
         st.tuples(st.just("seek"), st.just(0), st.sampled_from([0, 1, 2])),
         st.tuples(st.just("readlines")),
-        *([st.tuples(st.just("write"), text_data), st.tuples(st.just("flush"))] if writable else []),
+        *(
+            [st.tuples(st.just("write"), text_data), st.tuples(st.just("flush"))]
+            if writable
+            else []
+        ),
     )
     return st.lists(op, max_size=20)
 
@@ -233,12 +239,12 @@ def test_wrong_encoding_while_reading(backend: str) -> None:
 
 @BACKENDS
 def test_names_modes_and_closed(backend: str) -> None:
-    from .files_oracle import on_backend
-
     import trio_uring
 
+    from .files_oracle import on_backend
+
     async def attrs(path: str) -> list[tuple[Any, ...]]:
-        out = []
+        out: list[tuple[Any, ...]] = []
         for mode in ["w", "r", "rb", "r+b", "w+b", "a+", "ab", "rt"]:
             f = await trio_uring.open_file(path, mode)
             out.append((f.name, f.mode, f.closed))
@@ -248,7 +254,7 @@ def test_names_modes_and_closed(backend: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "f")
-        expected = []
+        expected: list[tuple[Any, ...]] = []
         for mode in ["w", "r", "rb", "r+b", "w+b", "a+", "ab", "rt"]:
             f = open(path, mode)  # noqa: SIM115
             expected.append((f.name, f.mode, f.closed))

@@ -114,8 +114,8 @@ def _files(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
             True),
     ]  # fmt: skip
     for size, seq in result["sequential"].items():
-        rows.append(Row(f"files sequential, {size} reads", "GB/s",
-                        seq["trio.open_file"]["gb_per_s"], seq["trio_uring"]["gb_per_s"], True))  # fmt: skip
+        stock, uring = seq["trio.open_file"]["gb_per_s"], seq["trio_uring"]["gb_per_s"]
+        rows.append(Row(f"files sequential, {size} reads", "GB/s", stock, uring, True))
     return rows, result
 
 
@@ -189,7 +189,8 @@ def add_bench_command(commands: Any) -> None:
         help="benchmarks: stock Trio beside trio_uring, with ratios",
         description=(
             "Run the benchmarks (TCP echo with a C load generator, mass cancellation, "
-            "bulk streaming, file reads) on stock Trio and on trio_uring in one run, interleaved, and "
+            "bulk streaming, file reads) on stock Trio and on trio_uring in one run, "
+            "interleaved, and "
             "print a table of figures and ratios."
         ),
         epilog=(

@@ -9,7 +9,6 @@ open and every later op run in Trio's worker threads instead.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 from typing import TYPE_CHECKING, Any, overload
@@ -19,7 +18,7 @@ import trio
 from . import _files_open
 from ._files_binary import AsyncBinaryFile
 from ._files_raw import RawFile
-from ._files_text import AsyncTextFile, check_text_args, resolve_encoding
+from ._files_text import AsyncTextFile, check_text_args, resolve_encoding, text_encoding
 from ._manager import running_manager
 
 if TYPE_CHECKING:
@@ -108,7 +107,7 @@ async def open_file(
     """
     if encoding is None and "b" not in str(mode):
         # Before anything else, as open(): -W error::EncodingWarning raises here.
-        encoding = io.text_encoding(encoding, 2)
+        encoding = text_encoding(encoding, 2)
     parsed, buffering = _files_open.parse(mode, buffering, encoding, errors, newline)
     if isinstance(file, bool):
         file = int(file)
@@ -155,4 +154,3 @@ async def open_file(
         if closefd:
             os.close(fd)
         raise
-

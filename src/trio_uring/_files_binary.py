@@ -26,6 +26,7 @@ return.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -497,10 +498,8 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             else:
                 self._wbuf += view
                 if len(self._wbuf) >= self.buffer_size:
-                    try:
+                    with contextlib.suppress(trio.Cancelled):  # accepted: see above
                         await self._flush_unlocked()
-                    except trio.Cancelled:
-                        pass  # accepted into the buffer: see above
         finally:
             self._lock.release()
         await self._yield_unless(ops)
@@ -616,7 +615,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
     async def truncate(self, size: int | None = None) -> int:
         """Resize the file to ``size`` (default: the position); the position stays."""
         self._check_writable_for("truncate")
-        ops = await self._enter()
+        await self._enter()
         try:
             await self._flush_unlocked()
             new = self._tell() if size is None else index_arg(size)
@@ -650,7 +649,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             return
         try:
             if self._wbuf:
-                ops = await self._enter()
+                await self._enter()
                 try:
                     await self._flush_unlocked()
                 finally:

@@ -60,9 +60,7 @@ def _optional_str(value: Any, arg: str) -> None:
         raise TypeError(f"open() argument '{arg}' must be str or None, not {type(value).__name__}")
 
 
-def parse(
-    mode: Any, buffering: Any, encoding: Any, errors: Any, newline: Any
-) -> tuple[Mode, int]:
+def parse(mode: Any, buffering: Any, encoding: Any, errors: Any, newline: Any) -> tuple[Mode, int]:
     """Check ``open``'s arguments as ``open`` does; return the mode and the buffering.
 
     The buffering returned is ``-1`` (default), ``0`` (unbuffered),

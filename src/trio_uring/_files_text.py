@@ -28,6 +28,7 @@ import codecs
 import io
 import locale
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -38,8 +39,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _CHUNK_SIZE = 8192
+_text_encoding: Callable[[str | None, int], str] = io.text_encoding  # type: ignore[attr-defined,unused-ignore]
 _MASK64 = (1 << 64) - 1
 _MASK32 = (1 << 32) - 1
+
+
+def text_encoding(encoding: str | None, stacklevel: int = 2) -> str:
+    """``io.text_encoding``: "locale" for None (``EncodingWarning`` if asked for)."""
+    return _text_encoding(encoding, stacklevel + 1)
 
 
 def resolve_encoding(encoding: str | None) -> str:
@@ -66,7 +73,9 @@ def check_text_args(encoding: str, newline: str | None) -> codecs.CodecInfo:
     return info
 
 
-def _pack(position: int, dec_flags: int = 0, feed: int = 0, skip: int = 0, eof: bool = False) -> int:
+def _pack(
+    position: int, dec_flags: int = 0, feed: int = 0, skip: int = 0, eof: bool = False
+) -> int:
     # The C TextIOWrapper's cookie (what open() gives): the bytes of a packed
     # struct {off_t start_pos; int dec_flags, bytes_to_feed, chars_to_skip;
     # char need_eof;} read as a little-endian unsigned int.
@@ -119,7 +128,7 @@ class AsyncTextFile(AsyncFile[str]):
         self._encoder: Any = None
         self._info = info
         if buffer._readable:
-            decoder = info.incrementaldecoder(self.errors)
+            decoder: Any = info.incrementaldecoder(self.errors)
             if self._universal:
                 decoder = io.IncrementalNewlineDecoder(decoder, self._translate_in)
             self._decoder = decoder
@@ -152,7 +161,7 @@ class AsyncTextFile(AsyncFile[str]):
     def newlines(self) -> str | tuple[str, ...] | None:
         """The line endings seen so far (universal newlines mode), as ``TextIOWrapper``."""
         if isinstance(self._decoder, io.IncrementalNewlineDecoder):
-            return self._decoder.newlines  # type: ignore[no-any-return]
+            return self._decoder.newlines
         return None
 
     def fileno(self) -> int:
@@ -272,7 +281,7 @@ class AsyncTextFile(AsyncFile[str]):
         end = chars.find(newline, start)
         return end + len(newline) if end >= 0 else -1
 
-    async def readline(self, size: int = -1) -> str:  # type: ignore[override]
+    async def readline(self, size: int | None = -1) -> str:
         """Read one line with its ending (per ``newline``), at most ``size`` characters."""
         limit = index_arg(size)  # TextIOWrapper.readline refuses None
         self._check_readable()

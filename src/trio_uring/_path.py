@@ -12,7 +12,6 @@ a run that is not on io_uring.
 from __future__ import annotations
 
 import errno
-import io
 import os
 import pathlib
 import stat
@@ -23,6 +22,7 @@ import trio
 
 from ._abi import OP
 from ._files import open_file
+from ._files_text import text_encoding
 from ._manager import running_manager
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
     ) -> AsyncBinaryFile | AsyncTextFile:
         """Open the file, as :func:`trio_uring.open_file` (``pathlib.Path.open``'s arguments)."""
         if "b" not in mode:
-            encoding = io.text_encoding(encoding)
+            encoding = text_encoding(encoding)
         return await open_file(self, mode, buffering, encoding, errors, newline)
 
     async def read_bytes(self) -> bytes:
@@ -84,7 +84,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
 
     async def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
         """The file's contents, decoded."""
-        encoding = io.text_encoding(encoding)
+        encoding = text_encoding(encoding)
         async with await open_file(self, "r", encoding=encoding, errors=errors) as f:
             return await f.read()
 
@@ -104,7 +104,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
         """Replace the file's contents with ``data``, encoded; return its length."""
         if not isinstance(data, str):
             raise TypeError(f"data must be str, not {type(data).__name__}")
-        encoding = io.text_encoding(encoding)
+        encoding = text_encoding(encoding)
         async with await open_file(
             self, "w", encoding=encoding, errors=errors, newline=newline
         ) as f:
@@ -132,16 +132,16 @@ class Path(trio.Path, pathlib.PurePosixPath):
         except ValueError:
             return None  # not encodable, or a NUL byte: pathlib says False
 
-    async def exists(self) -> bool:  # type: ignore[override]
+    async def exists(self) -> bool:
         """Whether the path exists (following symlinks), as ``pathlib``."""
         return await self._mode_or_none() is not None
 
-    async def is_file(self) -> bool:  # type: ignore[override]
+    async def is_file(self) -> bool:
         """Whether the path is a regular file (or a symlink to one), as ``pathlib``."""
         mode = await self._mode_or_none()
         return mode is not None and stat.S_ISREG(mode)
 
-    async def is_dir(self) -> bool:  # type: ignore[override]
+    async def is_dir(self) -> bool:
         """Whether the path is a directory (or a symlink to one), as ``pathlib``."""
         mode = await self._mode_or_none()
         return mode is not None and stat.S_ISDIR(mode)
@@ -167,7 +167,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
 
         return await lowlevel.unlinkat(self, rmdir=True)
 
-    async def rename(self, target: StrPath) -> Path:  # type: ignore[override]
+    async def rename(self, target: StrPath) -> Path:
         """Rename to ``target`` (replacing it if it is a file); return the new path."""
         if not _native("RENAMEAT"):
             await super().rename(target)
@@ -177,7 +177,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
         await lowlevel.renameat(self, target)
         return self.__class__(target)
 
-    async def replace(self, target: StrPath) -> Path:  # type: ignore[override]
+    async def replace(self, target: StrPath) -> Path:
         """Rename to ``target``, replacing it; return the new path (``os.replace``)."""
         return await self.rename(target)
 
@@ -221,4 +221,3 @@ class Path(trio.Path, pathlib.PurePosixPath):
         finally:
             await lowlevel.close(fd)
         return None
-

@@ -224,7 +224,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"(d) reaches {result['random']['d']['reads_per_s'] / ceiling:.0%} of the "
                  "plain loop (e)")  # fmt: skip
     lines.append("")
-    lines.append(f"sequential read of the whole file, GB/s")
+    lines.append("sequential read of the whole file, GB/s")
     lines.append(f"{'read size':10} {'trio.open_file':>15} {'trio_uring':>11} {'plain loop':>11} "
                  f"{'uring/trio':>11} {'uring/plain':>12}")  # fmt: skip
     for name, seq in result["sequential"].items():
