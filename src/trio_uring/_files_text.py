@@ -245,9 +245,10 @@ class AsyncTextFile(AsyncFile[str]):
         try:
             await self._flush_writes()
             if n < 0:
-                while await self._read_chunk(_CHUNK_SIZE):
-                    pass
-                text = self._take(n)
+                # One readall (cancel-safe on its own), then decode the rest
+                # finally, as TextIOWrapper.read() does.
+                data = await self.buffer.read()
+                text = self._take(n) + self._decoder.decode(data, True)
                 # As TextIOWrapper.read(): everything is decoded (finally),
                 # so tell() is the byte position again.
                 self._chars, self._used, self._chunks = "", 0, []
@@ -359,9 +360,11 @@ class AsyncTextFile(AsyncFile[str]):
         if self._translate_out and self._write_nl != "\n" and "\n" in text:
             text = text.replace("\n", self._write_nl)
         flush = self.line_buffering and ("\n" in text or "\r" in text)
-        encoded = self._encoder.encode(text)
         await self._enter()
         try:
+            # Encoded only now: a write cancelled above must not have
+            # advanced the encoder (a BOM, a stateful codec).
+            encoded = self._encoder.encode(text)
             # TextIOWrapper forgets decoded text on write (the binary
             # file rewinds only its own read-ahead).
             self._forget_decoded()
