@@ -248,7 +248,7 @@ class AsyncTextFile(AsyncFile[str]):
                 # One readall (cancel-safe on its own), then decode the rest
                 # finally, as TextIOWrapper.read() does.
                 data = await self.buffer.read()
-                text = self._take(n) + self._decoder.decode(data, True)
+                text: str = self._take(n) + self._decoder.decode(data, True)
                 # As TextIOWrapper.read(): everything is decoded (finally),
                 # so tell() is the byte position again.
                 self._chars, self._used, self._chunks = "", 0, []
