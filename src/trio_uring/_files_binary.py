@@ -326,12 +326,30 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             return b""
         ops = await self._enter()
         try:
-            await self._flush_unlocked()
+            if self._wbuf:
+                await self._flush_unlocked()
+            raw = self._raw
             if not self.buffer_size:
                 if not self._available and n:
-                    return await self._raw.read(n)
+                    return await raw.read(n)
                 data = self._consume(n)
             else:
+                if (
+                    n >= self.buffer_size
+                    and not self._available
+                    and raw.seekable
+                    and running_manager() is not None
+                ):
+                    # The random-read hot path, one op deep: straight into a
+                    # new bytes at the position (as _fill -> raw.read would).
+                    data = await (_files_raw.LOWLEVEL or _files_raw.lowlevel()).read(
+                        raw.fd, n, raw.pos
+                    )
+                    raw.pos += len(data)  # no checkpoint since the result
+                    raw.ops += 1
+                    if len(data) == n or not data:
+                        return data
+                    self._keep(data)  # short: the loop reads on to n or EOF
                 while self._available < n:
                     if not await self._fill(n - self._available):
                         break
