@@ -329,6 +329,7 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             if self._wbuf:
                 await self._flush_unlocked()
             raw = self._raw
+            data: bytes
             if not self.buffer_size:
                 if not self._available and n:
                     return await raw.read(n)
