@@ -47,12 +47,13 @@ def _sync_step(f: Any, op: Op, cookies: list[Any]) -> Any:
         start = f.tell()
         return _read1_contract(f.read1(*args), args[0], start, f.seek)
     value = getattr(f, name)(*args)
-    if name == "write" and _append_and_read(f):
-        # In "a+" modes CPython keeps serving reads from a read-ahead
-        # buffer its write was copied into, at old position + length,
-        # while the bytes went to the end of the file (so read-after-write
-        # depends on buffer internals; unbuffered, or after a flush, the
-        # position is the end). Both sides flush here: defined behaviour.
+    if name == "write" and _flush_after_write(f):
+        # In append modes CPython's buffered position after a write is the
+        # old position + length until the next flush, then the end (its
+        # tell() changes across a flush that writes nothing new), and "a+"
+        # keeps serving reads from a read-ahead buffer the write was copied
+        # into while the bytes went to the end. Unbuffered, or after a
+        # flush, the position is the end. Both sides flush here.
         f.flush()
     if name == "tell":
         cookies.append(value)
@@ -73,12 +74,12 @@ def _read1_contract(data: bytes, size: Any, start: int, seek: Any) -> tuple[byte
     return data[:1], capped
 
 
-def _append_and_read(f: Any) -> bool:
+def _flush_after_write(f: Any) -> bool:
     # Text files that read and write too: TextIOWrapper reads through
     # BufferedRandom.read1, so CPython 3.11's read1 bug (above) would make
     # a read after a write return bytes from behind the position.
     text_rw = isinstance(f, (io.TextIOBase, trio_uring.AsyncTextFile)) and f.writable()
-    return ("a" in f.mode or text_rw) and f.readable()
+    return "a" in f.mode or (text_rw and f.readable())
 
 
 async def _async_step(f: Any, op: Op, cookies: list[Any]) -> Any:
@@ -102,7 +103,7 @@ async def _async_step(f: Any, op: Op, cookies: list[Any]) -> Any:
     value = getattr(f, name)(*args)
     if inspect.isawaitable(value):  # seekable() & co. are plain methods, as in trio
         value = await value
-    if name == "write" and _append_and_read(f):
+    if name == "write" and _flush_after_write(f):
         await f.flush()  # as the oracle does (see _sync_step)
     if name == "tell":
         cookies.append(value)
