@@ -36,6 +36,24 @@ def test_quick_streaming_json() -> None:
 
 
 @pytest.mark.timeout(300)
+def test_quick_files_json() -> None:
+    out = bench("--quick", "--only", "files", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    rows = data["rows"]
+    assert [r["metric"] for r in rows] == ["reads/s", "reads/s", "GB/s", "GB/s"]
+    for row in rows:
+        assert row["stock"] > 0
+        assert row["uring"] > 0
+        assert row["advantage"] == pytest.approx(row["uring"] / row["stock"])
+    details = data["details"]["files"]
+    assert set(details["random"]) == {"a", "b", "c", "d", "e"}
+    assert details["random"]["d"]["reads"] == 20_000
+    assert set(details["sequential"]) == {"64 KiB", "1024 KiB"}
+    assert "100%" in out.stderr
+
+
+@pytest.mark.timeout(300)
 def test_table_output() -> None:
     out = bench("--quick", "--only", "cancel")
     assert out.returncode == 0, out.stderr

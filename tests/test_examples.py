@@ -157,3 +157,23 @@ def test_anyio_program_selects_the_backend(args: list[str], manager: str) -> Non
     assert report["sniffio says"] == "trio"
     assert report["I/O manager"] == manager
     assert report["round trips"] == "300"
+
+
+@STOCK
+def test_file_copy(stock: bool, tmp_path: Path) -> None:
+    import hashlib
+
+    src = tmp_path / "src"
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    src.write_bytes(data)
+    dst = tmp_path / "dst"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "file_copy.py"), str(src), str(dst), "--chunk", "65536",
+         *(["--stock"] if stock else [])],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert dst.read_bytes() == data
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"copied {len(data)} bytes ({'epoll' if stock else 'io_uring'})"
+    assert lines[1] == f"sha256 {hashlib.sha256(data).hexdigest()}"
+    assert lines[2] == "verified"

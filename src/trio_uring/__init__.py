@@ -23,7 +23,11 @@ from ._availability import Availability, Cause, UringUnavailableError
 from ._availability import check as check_availability
 from ._compat import UnsupportedTrioError
 from ._config import Settings
+from ._files import open_file
+from ._files_binary import AsyncBinaryFile, AsyncFile
+from ._files_text import AsyncTextFile
 from ._manager import UringIOManager, UringStatistics
+from ._path import Path
 from ._run import install, is_installed, run, uninstall
 
 __version__ = "0.1.0"
@@ -48,8 +52,12 @@ if not TYPE_CHECKING:
 _register_anyio_backend()
 
 __all__ = [
+    "AsyncBinaryFile",
+    "AsyncFile",
+    "AsyncTextFile",
     "Availability",
     "Cause",
+    "Path",
     "Settings",
     "UnsupportedTrioError",
     "UringIOManager",
@@ -59,6 +67,7 @@ __all__ = [
     "check_availability",
     "install",
     "is_installed",
+    "open_file",
     "run",
     "uninstall",
 ]

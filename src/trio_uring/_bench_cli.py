@@ -97,10 +97,33 @@ def _streaming(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any
                 True)], summary  # fmt: skip
 
 
+def _files(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+    from ._bench.files import run_files_bench
+
+    # The thread-based stock cases do ~5,000 reads/s: they get fewer reads.
+    if quick:
+        result = run_files_bench(reads=20_000, tasks=64, mib=32, thread_reads=3_000, step=step)
+    else:
+        result = run_files_bench(reads=200_000, tasks=64, mib=256, thread_reads=50_000, step=step)
+    rnd = result["random"]
+    name = "files 4 KiB x 64 tasks"
+    rows = [
+        Row(f"{name}, seek+read", "reads/s", rnd["a"]["reads_per_s"], rnd["c"]["reads_per_s"],
+            True),
+        Row(f"{name}, pread", "reads/s", rnd["a"]["reads_per_s"], rnd["d"]["reads_per_s"],
+            True),
+    ]  # fmt: skip
+    for size, seq in result["sequential"].items():
+        stock, uring = seq["trio.open_file"]["gb_per_s"], seq["trio_uring"]["gb_per_s"]
+        rows.append(Row(f"files sequential, {size} reads", "GB/s", stock, uring, True))
+    return rows, result
+
+
 BENCHES: dict[str, Callable[[bool, Callable[[str], None]], tuple[list[Row], Any]]] = {
     "echo": _echo,
     "cancel": _cancel,
     "streaming": _streaming,
+    "files": _files,
 }
 
 
@@ -166,7 +189,8 @@ def add_bench_command(commands: Any) -> None:
         help="benchmarks: stock Trio beside trio_uring, with ratios",
         description=(
             "Run the benchmarks (TCP echo with a C load generator, mass cancellation, "
-            "bulk streaming) on stock Trio and on trio_uring in one run, interleaved, and "
+            "bulk streaming, file reads) on stock Trio and on trio_uring in one run, "
+            "interleaved, and "
             "print a table of figures and ratios."
         ),
         epilog=(
