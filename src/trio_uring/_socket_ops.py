@@ -99,7 +99,8 @@ async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
         return mgr.perform(_RECV, fd, target, addr=address, length=bufsize, op_flags=flags)
 
     n = await _retrying(mgr, fd, True, submit)
-    return bytes(ffi.buffer(target, n))
+    data: bytes = ffi.unpack(target, n)  # one copy, no intermediate buffer object
+    return data
 
 
 async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) -> int:

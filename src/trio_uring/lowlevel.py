@@ -268,7 +268,8 @@ async def read(fd: FileDescriptor, size: int, offset: int = -1) -> bytes:
     )  # fmt: skip
     if res < 0:
         raise _error(res)
-    return bytes(_st.ffi.buffer(buf, res))
+    data: bytes = _st.ffi.unpack(buf, res)  # one copy, no intermediate buffer object
+    return data
 
 
 async def readinto(fd: FileDescriptor, buffer: WriteableBuffer, offset: int = -1) -> int:
@@ -388,7 +389,8 @@ async def recv(fd: FileDescriptor, bufsize: int, flags: int = 0) -> bytes:
     )  # fmt: skip
     if res < 0:
         raise _error(res)
-    return bytes(_st.ffi.buffer(buf, res))
+    data: bytes = _st.ffi.unpack(buf, res)  # one copy, no intermediate buffer object
+    return data
 
 
 async def recv_into(
