@@ -23,15 +23,19 @@ def test_quick_streaming_json() -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["quick"] is True
-    (row,) = data["rows"]
-    assert row["metric"] == "GiB/s"
-    assert row["stock"] > 0
-    assert row["uring"] > 0
-    assert row["advantage"] == pytest.approx(row["uring"] / row["stock"])
-    runs = data["details"]["streaming"]
-    # Each backend really ran on its own I/O manager.
-    assert {r["io_backend"] for r in runs[0]["runs"]} == {"epoll"}
-    assert {r["io_backend"] for r in runs[1]["runs"]} == {"io_uring"}
+    rows = data["rows"]
+    # One stream of 256 MiB (1 GiB without --quick), then four streams.
+    assert [r["bench"] for r in rows] == ["streaming 1 x 256 MiB", "streaming 4 x 64 MiB"]
+    for row in rows:
+        assert row["metric"] == "GiB/s"
+        assert row["stock"] > 0
+        assert row["uring"] > 0
+        assert row["advantage"] == pytest.approx(row["uring"] / row["stock"])
+    for name, (stock, uring) in data["details"]["streaming"].items():
+        # Each backend really ran on its own I/O manager, the streams asked for.
+        assert {r["io_backend"] for r in stock["runs"]} == {"epoll"}, name
+        assert {r["io_backend"] for r in uring["runs"]} == {"io_uring"}, name
+        assert stock["connections"] == uring["connections"] == int(name.split()[1])
     assert "100%" in out.stderr  # the progress bar reached the end
 
 
