@@ -44,12 +44,13 @@ IORING_ASYNC_CANCEL_FD: Final = 1 << 1  # 5.19
 SPLICE_F_FD_IN_FIXED: Final = 1 << 31
 
 
-def new_receive_buffer(size: int) -> Any:
-    """A ``char[size]`` C buffer for the kernel to fill, not zeroed first.
+def new_uncleared_buffer(size: int) -> Any:
+    """A ``char[size]`` C buffer, not zeroed first.
 
-    Only for buffers of which we read back exactly the bytes the kernel
-    reports writing: zeroing a 64 KiB receive buffer (``ffi.new``'s default)
-    costs more than the receive itself.
+    Only for buffers whose every byte that is read is first written: a
+    receive buffer of which we copy out exactly what the kernel reports
+    writing, or a send buffer filled by a copy. Zeroing a 64 KiB receive
+    buffer (``ffi.new``'s default) costs more than the receive itself.
     """
     return _new_uncleared("char[]", size)
 

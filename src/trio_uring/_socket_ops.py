@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._abi import OP
 from ._lowlevel_sockaddr import SOCKADDR_STORAGE_SIZE, decode, decode_ancdata
-from ._lowlevel_structs import new_receive_buffer
+from ._lowlevel_structs import new_uncleared_buffer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -92,7 +92,7 @@ def _address_of(cdata: Any) -> int:
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
     """``IORING_OP_RECV`` of up to ``bufsize`` bytes."""
     ffi = _ffi()
-    target = new_receive_buffer(max(bufsize, 1))
+    target = new_uncleared_buffer(max(bufsize, 1))
     address = _address_of(target)
 
     def submit() -> Awaitable[int]:
@@ -107,7 +107,7 @@ async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) 
     """``IORING_OP_RECV`` into ``view`` (a writable byte view, already sized); bytes received."""
     ffi = _ffi()
     length = len(view)
-    target = new_receive_buffer(max(length, 1))
+    target = new_uncleared_buffer(max(length, 1))
     address = _address_of(target)
 
     def submit() -> Awaitable[int]:
@@ -123,7 +123,8 @@ def _copy_in(data: Any) -> tuple[Any, int]:
     view = memoryview(data).cast("B")
     try:
         n = len(view)
-        source = ffi.new("char[]", max(n, 1))
+        # Not zeroed first: the copy below fills every byte the kernel reads.
+        source = new_uncleared_buffer(max(n, 1))
         ffi.memmove(source, view, n)
     finally:
         view.release()
@@ -149,7 +150,7 @@ class _MsgHdr:
     ) -> None:
         ffi = _ffi()
         if receive:
-            self.buffers = [new_receive_buffer(max(len(v), 1)) for v in views]
+            self.buffers = [new_uncleared_buffer(max(len(v), 1)) for v in views]
             self.lengths = [len(v) for v in views]
         else:
             copied = [_copy_in(v) for v in views]

@@ -261,7 +261,7 @@ async def read(fd: FileDescriptor, size: int, offset: int = -1) -> bytes:
     fdn = _args.fileno(fd)
     count = _args.size(size, "negative value for 'size' not allowed")
     off = _args.file_offset(offset)
-    buf = _st.new_receive_buffer(count)
+    buf = _st.new_uncleared_buffer(count)
     res = await _perform(
         manager, _READ, fdn, buf, addr=_st.addr_of(buf), length=min(count, _args.MAX_RW_COUNT),
         off=off,
@@ -382,7 +382,7 @@ async def recv(fd: FileDescriptor, bufsize: int, flags: int = 0) -> bytes:
     fdn = _args.fileno(fd)
     count = _args.size(bufsize, "negative buffersize in recv")
     msg_flags = _args.c_int(flags)
-    buf = _st.new_receive_buffer(count)
+    buf = _st.new_uncleared_buffer(count)
     res = await _perform(
         manager, _RECV, fdn, buf, addr=_st.addr_of(buf), length=min(count, _args.MAX_RW_COUNT),
         op_flags=msg_flags & _U32,
@@ -506,7 +506,7 @@ async def recvmsg(
     ancsize = _args.size(ancbufsize, "invalid ancillary data buffer length")
     msg_flags = _args.c_int(flags)
     ffi = _st.ffi
-    data = _st.new_receive_buffer(count)
+    data = _st.new_uncleared_buffer(count)
     iov = ffi.new("struct iovec *")
     iov.iov_base = data
     iov.iov_len = min(count, _args.MAX_RW_COUNT)
