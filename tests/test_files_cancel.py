@@ -9,6 +9,7 @@ leave exactly the concatenation of what was reported written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import tempfile
@@ -293,3 +294,56 @@ def test_cancels_land_in_the_kernel() -> None:
         writer.join()
     assert got == data
     assert stats.cancels_requested > 0
+
+
+@BACKENDS
+def test_cancelled_aclose_while_another_task_flushes(backend: str) -> None:
+    # Task A's flush is a write blocked on a full pipe (on io_uring, an op
+    # the kernel holds, pinning A's write buffer). Task B, already
+    # cancelled, closes the file: it must still close the fd (A sees
+    # ClosedResourceError, or its write completes), and must not trip over
+    # the write buffer A's op has pinned.
+    async def main() -> tuple[bool, str]:
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(w, b"f" * 65536)  # fill the pipe
+        os.set_blocking(w, True)
+        f = await trio_uring.open_file(w, "wb", buffering=4096)
+        outcome = ["none"]
+
+        async def writer() -> None:
+            try:
+                await f.write(b"x" * 100)  # into the write buffer
+                await f.flush()  # blocks: the pipe is full
+                outcome[0] = "written"
+            except trio.ClosedResourceError:
+                outcome[0] = "closed"
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(writer)
+                await trio.sleep(0.2)
+                assert outcome[0] == "none"  # really blocked in the flush
+                with trio.CancelScope() as scope:
+                    scope.cancel()
+                    await f.aclose()
+                # A blocked worker thread (stock) finishes once the pipe drains.
+                os.set_blocking(r, False)
+                while outcome[0] == "none":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(r, 1 << 20)
+                    await trio.sleep(0.01)
+        finally:
+            os.close(r)
+        try:
+            os.fstat(w)
+            still_open = True
+        except OSError:
+            still_open = False
+        return still_open, outcome[0]
+
+    still_open, outcome = on_backend(backend, main)
+    assert not still_open
+    assert outcome in ("written", "closed")

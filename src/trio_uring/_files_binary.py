@@ -675,7 +675,11 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                     self._lock.release()
         finally:
             self._drop_read_buffer()
-            self._wbuf.clear()
+            # A new buffer, not clear(): when this task was cancelled waiting
+            # for the lock, another task's flush may still have the old one
+            # pinned by a write op (a resize would raise BufferError and skip
+            # the close below).
+            self._wbuf = bytearray()
             await self._raw.close()
 
     def detach_raw(self) -> RawFile:

@@ -216,8 +216,10 @@ async def _perform(
 
 def _release_pins(pins: Any) -> None:
     # The common shapes first (every op pays for this): nothing pinned, a
-    # private C buffer, or one Pinned's 4-tuple.
-    if type(pins) is tuple and len(pins) == 4 and type(pins[3]) is _args.Pinned:
+    # private C buffer, or exactly one Pinned's own pins() tuple (the view
+    # check tells it from a hand-built tuple that could hold more Pinneds).
+    if (type(pins) is tuple and len(pins) == 4 and type(pins[3]) is _args.Pinned
+            and pins[3].view is pins[1]):  # fmt: skip
         pins[3].release()
         return
     if not isinstance(pins, (tuple, list, _args.Pinned)):
