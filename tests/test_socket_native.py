@@ -246,6 +246,62 @@ def test_sends_wait_as_ops_and_deliver_everything() -> None:
     trio_uring.run(main)
 
 
+def test_op_path_pins_the_callers_buffers_in_place() -> None:
+    """A send or receive that waits in an op uses the caller's memory, no copy.
+
+    While the op is in flight the buffer is exported (a bytearray cannot be
+    resized under the kernel); once the call returns the export is gone.
+    """
+
+    async def main() -> None:
+        a, b = usocket.socketpair()
+        with a, b:
+            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
+            sent = 0
+            while True:
+                try:
+                    sent += a._sock.send(b"x" * 4096)
+                except BlockingIOError:
+                    break
+            payload = bytearray(b"y" * 1000)
+            seen_pinned: list[bool] = []
+            got = bytearray()
+
+            def drain() -> None:
+                try:
+                    payload.append(0)
+                except BufferError:
+                    seen_pinned.append(True)
+                while len(got) < sent:
+                    got.extend(b._sock.recv(65536))
+
+            n = await blocked_then(lambda: a.sendmsg([payload]), drain)
+            assert seen_pinned == [True]
+            payload.append(0)  # released: resizable again
+            n += await blocked_then(lambda: a.send(payload[n:1000]), drain) if n < 1000 else 0
+            while len(got) < sent + n:
+                got.extend(await b.recv(65536))
+            assert got == b"x" * sent + b"y" * n
+
+            # Receiving: the kernel writes into the caller's buffer itself.
+            buf = bytearray(8)
+            seen_pinned.clear()
+
+            def feed() -> None:
+                try:
+                    buf.append(0)
+                except BufferError:
+                    seen_pinned.append(True)
+                a._sock.send(b"12345678")
+
+            assert await blocked_then(lambda: b.recv_into(buf), feed) == 8
+            assert seen_pinned == [True]
+            assert buf == b"12345678"
+            buf.append(0)
+
+    trio_uring.run(main)
+
+
 def test_connect_and_accept_as_ops() -> None:
     async def main() -> None:
         listener = usocket.socket()

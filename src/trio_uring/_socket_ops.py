@@ -3,8 +3,7 @@
 Each is a thin layer over ``UringIOManager.perform`` (which gives
 result-wins cancellation and keeps every buffer pinned until the op's
 completion). ``trio_uring.lowlevel`` offers the same operations publicly,
-with its own argument checks; these skip them, for the reason below, and
-copy through private C buffers instead of pinning the caller's.
+with its own argument checks; these skip them, for the reason below.
 
 Every function here is called only after a non-blocking attempt of the same
 call already failed with ``BlockingIOError`` (see ``_socket.py``), so the
@@ -25,6 +24,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from ._abi import OP
+from ._lowlevel_args import Pinned, source, target
 from ._lowlevel_sockaddr import SOCKADDR_STORAGE_SIZE, decode, decode_ancdata
 from ._lowlevel_structs import new_uncleared_buffer
 
@@ -82,11 +82,21 @@ def _address_of(cdata: Any) -> int:
     return int(_ffi().cast("uintptr_t", cdata))
 
 
-# Memory the kernel writes to or reads from is always ours: a C buffer made
-# by ``ffi.new`` and pinned by the op record until its CQE. The price is one
-# copy on the op path only (the direct system call tried first copies
-# nothing extra). Addresses and ancillary data are encoded and decoded by
+# What the kernel reads or writes stays pinned by the op record until its
+# CQE. A buffer the caller passed is pinned in place (``Pinned``: a buffer
+# export, so a bytearray cannot be resized or an mmap closed under the
+# kernel); sending 1 MiB then costs no copy. The export is dropped in a
+# ``finally`` once the op is over: perform() only returns once the op's CQE
+# has arrived, or at once when the SQE never reached the kernel (turned
+# into a NOP), so the kernel is done with the memory by then. ``recv``
+# returns new bytes, so it receives into a private C buffer and copies out
+# once. Addresses and ancillary data are encoded and decoded by
 # ``_lowlevel_sockaddr``, as for ``trio_uring.lowlevel``.
+
+
+def _release(pinned: Sequence[Pinned]) -> None:
+    for item in pinned:
+        item.release()
 
 
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
@@ -104,65 +114,54 @@ async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
 
 
 async def recv_into(mgr: UringIOManager, fd: int, view: memoryview, flags: int) -> int:
-    """``IORING_OP_RECV`` into ``view`` (a writable byte view, already sized); bytes received."""
-    ffi = _ffi()
-    length = len(view)
-    target = new_uncleared_buffer(max(length, 1))
-    address = _address_of(target)
+    """``IORING_OP_RECV`` into ``view`` (a writable byte view, already sized); bytes received.
+
+    The kernel writes straight into the caller's buffer, pinned.
+    """
+    pinned = target(view, "recv_into", "buffer")
+    pins = pinned.pins()
 
     def submit() -> Awaitable[int]:
-        return mgr.perform(_RECV, fd, target, addr=address, length=length, op_flags=flags)
+        return mgr.perform(_RECV, fd, pins, pinned.addr, pinned.nbytes, 0, flags)
 
-    n = await _retrying(mgr, fd, True, submit)
-    view[:n] = ffi.buffer(target, n)
-    return n
-
-
-def _copy_in(data: Any) -> tuple[Any, int]:
-    ffi = _ffi()
-    view = memoryview(data).cast("B")
     try:
-        n = len(view)
-        # Not zeroed first: the copy below fills every byte the kernel reads.
-        source = new_uncleared_buffer(max(n, 1))
-        ffi.memmove(source, view, n)
+        return await _retrying(mgr, fd, True, submit)
     finally:
-        view.release()
-    return source, n
+        pinned.release()
 
 
 async def send(mgr: UringIOManager, fd: int, data: Any, flags: int) -> int:
-    """``IORING_OP_SEND`` of ``data`` (any contiguous buffer); bytes sent (may be partial)."""
-    source, length = _copy_in(data)
-    address = _address_of(source)
+    """``IORING_OP_SEND`` of ``data`` (a contiguous buffer, pinned); bytes sent (maybe partial)."""
+    pinned = source(data)
+    pins = pinned.pins()
 
     def submit() -> Awaitable[int]:
-        return mgr.perform(_SEND, fd, source, addr=address, length=length, op_flags=flags)
+        return mgr.perform(_SEND, fd, pins, pinned.addr, pinned.nbytes, 0, flags)
 
-    return await _retrying(mgr, fd, False, submit)
+    try:
+        return await _retrying(mgr, fd, False, submit)
+    finally:
+        pinned.release()
 
 
 class _MsgHdr:
-    """A ``struct msghdr`` and everything it points at, pinned together (all ours)."""
+    """A ``struct msghdr``: the caller's buffers pinned in place, our name and control blocks."""
 
     def __init__(
         self, views: Sequence[Any], receive: bool, name: bytes | None, name_room: int, control: Any
     ) -> None:
         ffi = _ffi()
-        if receive:
-            self.buffers = [new_uncleared_buffer(max(len(v), 1)) for v in views]
-            self.lengths = [len(v) for v in views]
-        else:
-            copied = [_copy_in(v) for v in views]
-            self.buffers = [buf for buf, _ in copied]
-            self.lengths = [n for _, n in copied]
-        self.iov = ffi.new("struct iovec[]", max(1, len(self.buffers)))
-        for i, (buf, n) in enumerate(zip(self.buffers, self.lengths, strict=True)):
-            self.iov[i].iov_base = buf
-            self.iov[i].iov_len = n
+        # The stdlib call tried first has checked them (writable to receive).
+        self.pinned = [
+            target(v, "recvmsg_into", "buffers") if receive else source(v) for v in views
+        ]
+        self.iov = ffi.new("struct iovec[]", max(1, len(self.pinned)))
+        for i, pinned in enumerate(self.pinned):
+            self.iov[i].iov_base = pinned.cdata
+            self.iov[i].iov_len = pinned.nbytes
         self.msg = ffi.new("struct msghdr *")
         self.msg.msg_iov = self.iov
-        self.msg.msg_iovlen = len(self.buffers)
+        self.msg.msg_iovlen = len(self.pinned)
         self.name: Any = None
         if name is not None:
             self.name = ffi.new("char[]", name)
@@ -178,15 +177,9 @@ class _MsgHdr:
             self.msg.msg_control = self.control
             self.msg.msg_controllen = len(self.control)
 
-    def scatter(self, views: Sequence[memoryview], nbytes: int) -> None:
-        """Copy ``nbytes`` received into our buffers out to the caller's views, in order."""
-        ffi = _ffi()
-        for view, buf, n in zip(views, self.buffers, self.lengths, strict=True):
-            if nbytes <= 0:
-                break
-            take = min(n, nbytes)
-            view[:take] = ffi.buffer(buf, take)
-            nbytes -= take
+    def release(self) -> None:
+        """Drop the exports on the caller's buffers: only once the op is over."""
+        _release(self.pinned)
 
 
 async def recvmsg_into(
@@ -204,8 +197,10 @@ async def recvmsg_into(
         hdr.msg.msg_controllen = ancbufsize if control is not None else 0
         return mgr.perform(_RECVMSG, fd, hdr, addr=address, length=1, op_flags=flags)
 
-    nbytes = await _retrying(mgr, fd, True, submit)
-    hdr.scatter(views, nbytes)
+    try:
+        nbytes = await _retrying(mgr, fd, True, submit)
+    finally:
+        hdr.release()
     msg = hdr.msg
     controllen = int(msg.msg_controllen)
     anc = decode_ancdata(ffi.buffer(control, controllen), controllen) if control is not None else []
@@ -228,7 +223,10 @@ async def sendmsg(
     def submit() -> Awaitable[int]:
         return mgr.perform(_SENDMSG, fd, hdr, addr=address, length=1, op_flags=flags)
 
-    return await _retrying(mgr, fd, False, submit)
+    try:
+        return await _retrying(mgr, fd, False, submit)
+    finally:
+        hdr.release()
 
 
 async def accept(mgr: UringIOManager, fd: int) -> tuple[int, bytes, int]:
