@@ -302,6 +302,46 @@ def test_op_path_pins_the_callers_buffers_in_place() -> None:
     trio_uring.run(main)
 
 
+def test_bulk_receivers_wait_for_readiness_and_small_ones_go_back_to_ops() -> None:
+    """A waiting recv that brought bulk data makes the next one poll, then recv(2).
+
+    ``recv`` on the op path copies once more (C buffer to bytes): worth it
+    for small receives, not for bulk ones (see ``BULK_RECEIVE_BYTES``).
+    """
+    big = _socket.BULK_RECEIVE_BYTES + 1
+
+    async def waiting_recv(sock: Any, peer: Any, payload: bytes) -> tuple[bytes, int, int]:
+        """``sock.recv`` that has to wait; how many polls and native ops it waited in."""
+        seen: list[tuple[int, int]] = []
+
+        def unblock() -> None:
+            mgr = manager()
+            fd = sock.fileno()
+            native = sum(1 for op in mgr._ops.values() if op.kind == NATIVE and op.fd == fd)
+            seen.append((int(fd in mgr._readers), native))
+            peer._sock.sendall(payload)
+
+        data = await blocked_then(lambda: sock.recv(1 << 20), unblock)
+        return (data, *seen[0])
+
+    async def main() -> None:
+        a, b = usocket.socketpair()
+        with a, b:
+            b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 1 << 20)
+            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 1 << 20)
+            assert not b._bulk_receiver
+            data, polls, native = await waiting_recv(b, a, b"x" * big)
+            assert (len(data), polls, native) == (big, 0, 1)  # an IORING_OP_RECV
+            assert b._bulk_receiver
+            data, polls, native = await waiting_recv(b, a, b"y" * 10)
+            assert (data, polls, native) == (b"y" * 10, 1, 0)  # a poll, then recv(2)
+            assert not b._bulk_receiver
+            data, polls, native = await waiting_recv(b, a, b"z" * 10)
+            assert (data, polls, native) == (b"z" * 10, 0, 1)
+
+    trio_uring.run(main)
+
+
 def test_connect_and_accept_as_ops() -> None:
     async def main() -> None:
         listener = usocket.socket()

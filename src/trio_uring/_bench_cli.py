@@ -98,6 +98,8 @@ def _streaming(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any
         step(f"{name} through SocketStream")
         stock, uring = details[name] = run_streaming_bench(connections, mib, repeat)
         rows.append(Row(name, "GiB/s", stock["gib_per_s"], uring["gib_per_s"], True))
+        rows.append(Row(name, "CPU s per GiB", stock["cpu_s_per_gib"], uring["cpu_s_per_gib"],
+                        False))  # fmt: skip
     return rows, details
 
 

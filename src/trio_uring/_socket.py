@@ -77,6 +77,14 @@ _ASYNC_CONNECT_ERRNOS: Final = frozenset(
 )  # fmt: skip
 _BUSY_MESSAGE: Final = "another task is already reading / writing this fd"
 
+# recv() returns new bytes, so on the op path the kernel receives into a C
+# buffer and the data is copied once more into the bytes. For a few KiB that
+# costs less than the system call the op saves; for bulk data it costs more
+# (``docs/sockets.md``). So a socket whose last waiting receive brought more
+# than this many bytes waits for readiness and calls recv(2) itself next
+# time, until a receive is small again.
+BULK_RECEIVE_BYTES: Final = 32 * 1024
+
 # Private switch for tests and benchmarks: False makes accept single-shot.
 _multishot_accept = True
 
@@ -211,6 +219,9 @@ class NativeSocket(_SocketType):
         COUNTS["sockets"] += 1
         self._reading = False
         self._writing = False
+        # Set while this socket streams bulk data (see recv): its receives
+        # that have to wait take the readiness path, which copies once.
+        self._bulk_receiver = False
         self._acceptor: _Acceptor | None = None
 
     # -- lifetime ---------------------------------------------------------
@@ -317,9 +328,25 @@ class NativeSocket(_SocketType):
         """Like :meth:`socket.socket.recv`, but async (``IORING_OP_RECV`` when it waits)."""
 
         async def native(mgr: UringIOManager) -> bytes:
-            return await ops.recv(mgr, self._sock.fileno(), buflen, flags)
+            if self._bulk_receiver:
+                data = await self._recv_when_readable(mgr, buflen, flags)
+            else:
+                data = await ops.recv(mgr, self._sock.fileno(), buflen, flags)
+            self._bulk_receiver = len(data) > BULK_RECEIVE_BYTES
+            return data
 
         return await self._io(True, lambda: self._sock.recv(buflen, flags), native)
+
+    async def _recv_when_readable(self, mgr: UringIOManager, buflen: int, flags: int) -> bytes:
+        # Trio's own way: a poll (which consumes nothing, so a cancel is
+        # simply honoured), then the system call, which receives straight
+        # into the bytes it returns.
+        while True:
+            await mgr.wait_readable(self._sock)
+            try:
+                return self._sock.recv(buflen, flags)
+            except BlockingIOError:
+                pass
 
     async def recv_into(self, /, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """Like :meth:`socket.socket.recv_into`, but async (``IORING_OP_RECV``)."""
