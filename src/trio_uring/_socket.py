@@ -36,6 +36,7 @@ import errno
 import os
 import socket as _stdlib_socket
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import outcome
@@ -283,8 +284,8 @@ class NativeSocket(_SocketType):
         readiness and retries instead, as Trio does.
         """
         mgr = running_manager()
-        wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
         if mgr is None:
+            wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
             return await self._nonblocking_helper(wait, lambda _sock: attempt())
         await checkpoint_if_cancelled()
         try:
@@ -298,7 +299,18 @@ class NativeSocket(_SocketType):
             COUNTS["direct"] += 1
             await cancel_shielded_checkpoint()
             return result
+        return await self._wait(mgr, reading, attempt, native)
+
+    async def _wait(
+        self,
+        mgr: UringIOManager,
+        reading: bool,
+        attempt: Callable[[], T],
+        native: Callable[[UringIOManager], Awaitable[T]] | None,
+    ) -> T:
+        """The call would block: run ``native`` (or wait for readiness and retry)."""
         if native is None:
+            wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
             while True:
                 await wait(self._sock)
                 try:
@@ -326,16 +338,31 @@ class NativeSocket(_SocketType):
 
     async def recv(self, buflen: int, flags: int = 0, /) -> bytes:
         """Like :meth:`socket.socket.recv`, but async (``IORING_OP_RECV`` when it waits)."""
+        # _io's first step written out: recv and send are every stream's
+        # hot path, and this saves a coroutine frame and two closures per call.
+        mgr = running_manager()
+        if mgr is None:
+            return await super().recv(buflen, flags)
+        await checkpoint_if_cancelled()
+        try:
+            data = self._sock.recv(buflen, flags)
+        except BlockingIOError:
+            attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
+            return await self._wait(mgr, True, attempt, partial(self._recv_op, buflen, flags))
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return data
 
-        async def native(mgr: UringIOManager) -> bytes:
-            if self._bulk_receiver:
-                data = await self._recv_when_readable(mgr, buflen, flags)
-            else:
-                data = await ops.recv(mgr, self._sock.fileno(), buflen, flags)
-            self._bulk_receiver = len(data) > BULK_RECEIVE_BYTES
-            return data
-
-        return await self._io(True, lambda: self._sock.recv(buflen, flags), native)
+    async def _recv_op(self, buflen: int, flags: int, mgr: UringIOManager) -> bytes:
+        if self._bulk_receiver:
+            data = await self._recv_when_readable(mgr, buflen, flags)
+        else:
+            data = await ops.recv(mgr, self._sock.fileno(), buflen, flags)
+        self._bulk_receiver = len(data) > BULK_RECEIVE_BYTES
+        return data
 
     async def _recv_when_readable(self, mgr: UringIOManager, buflen: int, flags: int) -> bytes:
         # Trio's own way: a poll (which consumes nothing, so a cancel is
@@ -423,11 +450,24 @@ class NativeSocket(_SocketType):
     async def send(self, bytes: Any, flags: int = 0, /) -> int:
         """Like :meth:`socket.socket.send`, but async (``IORING_OP_SEND`` when it waits)."""
         data = bytes
+        mgr = running_manager()  # _io's first step written out, as in recv
+        if mgr is None:
+            return await super().send(data, flags)
+        await checkpoint_if_cancelled()
+        try:
+            sent = self._sock.send(data, flags)
+        except BlockingIOError:
+            attempt = lambda: self._sock.send(data, flags)  # noqa: E731
+            return await self._wait(mgr, False, attempt, partial(self._send_op, data, flags))
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return sent
 
-        async def native(mgr: UringIOManager) -> int:
-            return await ops.send(mgr, self._sock.fileno(), data, flags)
-
-        return await self._io(False, lambda: self._sock.send(data, flags), native)
+    async def _send_op(self, data: Any, flags: int, mgr: UringIOManager) -> int:
+        return await ops.send(mgr, self._sock.fileno(), data, flags)
 
     async def sendto(self, *args: Any) -> int:
         """Like :meth:`socket.socket.sendto`: ``sendto(data[, flags], address)``, but async."""
