@@ -281,35 +281,32 @@ class NativeSocket(_SocketType):
         """Try ``attempt`` (the non-blocking stdlib call); if it would block, run ``native``.
 
         ``native`` None (a family whose addresses we don't decode) waits for
-        readiness and retries instead, as Trio does.
+        readiness and retries instead, as Trio does. The attempt is Trio's
+        own first step (``_nonblocking_helper``) on any run, so which
+        manager runs is looked up only once the call has to wait.
         """
-        mgr = running_manager()
-        if mgr is None:
-            wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
-            return await self._nonblocking_helper(wait, lambda _sock: attempt())
         await checkpoint_if_cancelled()
         try:
             result = attempt()
         except BlockingIOError:
-            pass
+            return await self._wait(reading, attempt, native)
         except BaseException:
             await cancel_shielded_checkpoint()
             raise
-        else:
-            COUNTS["direct"] += 1
-            await cancel_shielded_checkpoint()
-            return result
-        return await self._wait(mgr, reading, attempt, native)
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return result
 
     async def _wait(
         self,
-        mgr: UringIOManager,
         reading: bool,
         attempt: Callable[[], T],
         native: Callable[[UringIOManager], Awaitable[T]] | None,
     ) -> T:
-        """The call would block: run ``native`` (or wait for readiness and retry)."""
-        if native is None:
+        """The call would block: run ``native`` as an op (or wait for readiness and retry)."""
+        mgr = running_manager()
+        if native is None or mgr is None:
+            # Trio's own second step; on a run that is not ours, always.
             wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
             while True:
                 await wait(self._sock)
@@ -338,17 +335,14 @@ class NativeSocket(_SocketType):
 
     async def recv(self, buflen: int, flags: int = 0, /) -> bytes:
         """Like :meth:`socket.socket.recv`, but async (``IORING_OP_RECV`` when it waits)."""
-        # _io's first step written out: recv and send are every stream's
-        # hot path, and this saves a coroutine frame and two closures per call.
-        mgr = running_manager()
-        if mgr is None:
-            return await super().recv(buflen, flags)
+        # _io written out: recv and send are every stream's hot path, and
+        # this saves a coroutine frame and two closures per call.
         await checkpoint_if_cancelled()
         try:
             data = self._sock.recv(buflen, flags)
         except BlockingIOError:
             attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
-            return await self._wait(mgr, True, attempt, partial(self._recv_op, buflen, flags))
+            return await self._wait(True, attempt, partial(self._recv_op, buflen, flags))
         except BaseException:
             await cancel_shielded_checkpoint()
             raise
@@ -449,16 +443,13 @@ class NativeSocket(_SocketType):
 
     async def send(self, bytes: Any, flags: int = 0, /) -> int:
         """Like :meth:`socket.socket.send`, but async (``IORING_OP_SEND`` when it waits)."""
-        data = bytes
-        mgr = running_manager()  # _io's first step written out, as in recv
-        if mgr is None:
-            return await super().send(data, flags)
+        data = bytes  # _io written out, as in recv
         await checkpoint_if_cancelled()
         try:
             sent = self._sock.send(data, flags)
         except BlockingIOError:
             attempt = lambda: self._sock.send(data, flags)  # noqa: E731
-            return await self._wait(mgr, False, attempt, partial(self._send_op, data, flags))
+            return await self._wait(False, attempt, partial(self._send_op, data, flags))
         except BaseException:
             await cancel_shielded_checkpoint()
             raise
