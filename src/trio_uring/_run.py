@@ -93,8 +93,12 @@ class _SwitchingManager(UringIOManager):
     def _first_process_events(self, events: Any) -> None:
         del self.process_events
         from ._socket import FACTORY
+        from ._stream import install as install_lean_streams
 
         trio.socket.set_custom_socket_factory(FACTORY)
+        # Process-wide and idempotent: SocketStreams over native sockets
+        # get the lean hot paths (see _stream.py); others keep Trio's.
+        install_lean_streams()
         self.process_events(events)
 
 
