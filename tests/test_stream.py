@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from trio import _highlevel_socket
 
 import trio_uring
 from trio_uring import _stream
@@ -202,7 +203,7 @@ def test_other_sockets_keep_trios_methods(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_not_installed_on_a_trio_without_the_internals(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _stream._mirrors_this_trio()
-    monkeypatch.delattr(_stream._hs, "_closed_stream_errnos")
+    monkeypatch.delattr(_highlevel_socket, "_closed_stream_errnos")
     assert not _stream._mirrors_this_trio()
     monkeypatch.setattr(_stream, "_installed", False)
     monkeypatch.setattr(trio.SocketStream, "send_all", _stream._TRIO_SEND_ALL)
