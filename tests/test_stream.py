@@ -210,3 +210,65 @@ def test_not_installed_on_a_trio_without_the_internals(monkeypatch: pytest.Monke
     monkeypatch.setattr(trio.SocketStream, "receive_some", _stream._TRIO_RECEIVE_SOME)
     assert not _stream.install()
     assert trio.SocketStream.send_all is _stream._TRIO_SEND_ALL
+
+
+def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
+    """A send_all that has to wait sends the whole rest in one MSG_WAITALL op."""
+    from trio_uring import _socket
+
+    payload = bytes(range(251)) * 40_000  # ~10 MB, far more than the buffers hold
+
+    async def main() -> None:
+        a, b = await stream_pair()
+        async with a, b:
+            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
+            b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
+            got = bytearray()
+            ops_before = _socket.COUNTS["ops"]
+            raw = b.socket._sock  # read beside the native layer: its counts stay the sender's
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.send_all, payload)
+                while len(got) < len(payload):
+                    await trio.lowlevel.wait_readable(raw)
+                    got.extend(raw.recv(1 << 20))
+            assert _socket.COUNTS["ops"] - ops_before == 1
+            assert got == payload
+
+    trio_uring.run(main, fallback="raise")
+
+
+@pytest.mark.parametrize("read_first", [0, 100_000, 3_000_000])
+def test_send_all_cancelled_in_its_op_delivers_a_prefix(read_first: int) -> None:
+    """Cancelled part way, the peer has a prefix of the data and send_all raised Cancelled."""
+    payload = bytes(range(251)) * 40_000
+
+    async def main() -> None:
+        a, b = await stream_pair()
+        async with a, b:
+            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
+            b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
+            got = bytearray()
+            cancelled = False
+
+            async def sender(scope_box: list[trio.CancelScope]) -> None:
+                nonlocal cancelled
+                with trio.CancelScope() as scope:
+                    scope_box.append(scope)
+                    await a.send_all(payload)
+                cancelled = scope.cancelled_caught
+
+            box: list[trio.CancelScope] = []
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sender, box)
+                await trio.testing.wait_all_tasks_blocked()
+                while len(got) < read_first:  # the reader makes the sender progress
+                    got.extend(await b.receive_some(65536))
+                box[0].cancel()
+            assert cancelled
+            await a.send_eof()
+            while data := await b.receive_some(1 << 20):
+                got.extend(data)
+            assert 0 < len(got) < len(payload)
+            assert got == payload[: len(got)]
+
+    trio_uring.run(main, fallback="raise")

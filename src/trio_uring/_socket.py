@@ -77,6 +77,7 @@ _ASYNC_CONNECT_ERRNOS: Final = frozenset(
      errno.ECONNABORTED, errno.ENETUNREACH}
 )  # fmt: skip
 _BUSY_MESSAGE: Final = "another task is already reading / writing this fd"
+_MSG_WAITALL: Final = _stdlib_socket.MSG_WAITALL
 
 # recv() returns new bytes, so on the op path the kernel receives into a C
 # buffer and the data is copied once more into the bytes. For a few KiB that
@@ -459,6 +460,31 @@ class NativeSocket(_SocketType):
 
     async def _send_op(self, data: Any, flags: int, mgr: UringIOManager) -> int:
         return await ops.send(mgr, self._sock.fileno(), data, flags)
+
+    async def send_rest(self, data: Any) -> int:
+        """``send(data)`` for a caller that will send every byte anyway (``send_all``).
+
+        The same as :meth:`send`, except that when it has to wait, one
+        ``IORING_OP_SEND`` with ``MSG_WAITALL`` sends everything: the kernel
+        goes on by itself after each partial send, instead of this task
+        coming back for every one. Cancelled or failed part way, it returns
+        the count the kernel had sent (6.0+; before, the error): the caller
+        then meets the cancel or the error at its next call. Not for a
+        plain ``send``: that may return after a partial send, and a program
+        may count on it to interleave receives.
+        """
+        await checkpoint_if_cancelled()
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            attempt = lambda: self._sock.send(data)  # noqa: E731
+            return await self._wait(False, attempt, partial(self._send_op, data, _MSG_WAITALL))
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return sent
 
     async def sendto(self, *args: Any) -> int:
         """Like :meth:`socket.socket.sendto`: ``sendto(data[, flags], address)``, but async."""
