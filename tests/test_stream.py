@@ -225,7 +225,10 @@ def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
             b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
             got = bytearray()
             ops_before = _socket.COUNTS["ops"]
-            raw = b.socket._sock  # read beside the native layer: its counts stay the sender's
+            # Read beside the native layer, so that its counts stay the sender's.
+            native = b.socket
+            assert isinstance(native, NativeSocket)
+            raw = native._sock
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(a.send_all, payload)
                 while len(got) < len(payload):
