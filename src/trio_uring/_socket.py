@@ -461,7 +461,7 @@ class NativeSocket(_SocketType):
     async def _send_op(self, data: Any, flags: int, mgr: UringIOManager) -> int:
         return await ops.send(mgr, self._sock.fileno(), data, flags)
 
-    async def send_rest(self, data: Any) -> int:
+    async def _send_rest(self, data: Any) -> int:
         """``send(data)`` for a caller that will send every byte anyway (``send_all``).
 
         The same as :meth:`send`, except that when it has to wait, one

@@ -34,7 +34,7 @@ Trio's exceptions, messages and causes:
 
 Only the generator is gone (a ``try``/``except`` does its job), the
 first send gets the whole buffer rather than a slice of it, and each send
-is ``NativeSocket.send_rest``: a send that has to wait hands the kernel
+is ``NativeSocket._send_rest``: a send that has to wait hands the kernel
 the whole rest of the buffer in one ``MSG_WAITALL`` op, rather than coming
 back for every partial send (a 1 MiB ``send_all`` to a busy peer took
 about seven). Any other
@@ -108,10 +108,10 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                     await trio.lowlevel.checkpoint()
                     return None
                 total = len(view)
-                sent = await sock.send_rest(view)
+                sent = await sock._send_rest(view)
                 while sent < total:
                     with view[sent:] as remaining:
-                        sent += await sock.send_rest(remaining)
+                        sent += await sock._send_rest(remaining)
         except OSError as exc:
             error = _stream_error(exc)
             if isinstance(error, trio.ClosedResourceError):
