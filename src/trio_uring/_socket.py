@@ -342,14 +342,18 @@ class NativeSocket(_SocketType):
         try:
             data = self._sock.recv(buflen, flags)
         except BlockingIOError:
-            attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
-            return await self._wait(True, attempt, partial(self._recv_op, buflen, flags))
+            return await self._recv_waiting(buflen, flags)
         except BaseException:
             await cancel_shielded_checkpoint()
             raise
         COUNTS["direct"] += 1
         await cancel_shielded_checkpoint()
         return data
+
+    async def _recv_waiting(self, buflen: int, flags: int) -> bytes:
+        """``recv`` once the direct attempt would block (also ``SocketStream``'s way in)."""
+        attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
+        return await self._wait(True, attempt, partial(self._recv_op, buflen, flags))
 
     async def _recv_op(self, buflen: int, flags: int, mgr: UringIOManager) -> bytes:
         if self._bulk_receiver:
@@ -477,14 +481,18 @@ class NativeSocket(_SocketType):
         try:
             sent = self._sock.send(data)
         except BlockingIOError:
-            attempt = lambda: self._sock.send(data)  # noqa: E731
-            return await self._wait(False, attempt, partial(self._send_op, data, _MSG_WAITALL))
+            return await self._send_waiting(data)
         except BaseException:
             await cancel_shielded_checkpoint()
             raise
         COUNTS["direct"] += 1
         await cancel_shielded_checkpoint()
         return sent
+
+    async def _send_waiting(self, data: Any) -> int:
+        """``_send_rest`` once the direct attempt would block: one ``MSG_WAITALL`` op."""
+        attempt = lambda: self._sock.send(data)  # noqa: E731
+        return await self._wait(False, attempt, partial(self._send_op, data, _MSG_WAITALL))
 
     async def sendto(self, *args: Any) -> int:
         """Like :meth:`socket.socket.sendto`: ``sendto(data[, flags], address)``, but async."""
