@@ -24,11 +24,11 @@ exactly a ``NativeSocket`` they do Trio's steps, in Trio's order, with
 Trio's exceptions, messages and causes:
 
 * ``receive_some``: ``max_bytes`` defaulted and checked (``ValueError``),
-  then ``socket.recv``;
+  then ``socket.recv`` (``NativeSocket.recv``'s steps, inlined);
 * ``send_all``: ``ClosedResourceError`` after ``send_eof``; the send
   conflict detector (``BusyResourceError``); an empty buffer is a
   checkpoint, or ``ClosedResourceError`` on a closed socket; otherwise
-  ``socket.send`` until every byte is sent;
+  sends (the first one's steps inlined) until every byte is sent;
 * in both, an ``OSError`` from the socket becomes ``ClosedResourceError``
   (``EBADF``/``ENOTSOCK``, context suppressed) or ``BrokenResourceError``
   (caused by the ``OSError``).
