@@ -219,18 +219,22 @@ def test_udp_addresses_on_the_op_path() -> None:
     trio_uring.run(main)
 
 
+def fill_send_buffer(sock: usocket.NativeSocket) -> int:
+    """Shrink ``sock``'s send buffer and fill it with b"x" by direct sends; bytes sent."""
+    sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
+    sent = 0
+    while True:
+        try:
+            sent += sock._sock.send(b"x" * 4096)
+        except BlockingIOError:
+            return sent
+
+
 def test_sends_wait_as_ops_and_deliver_everything() -> None:
     async def main() -> None:
         a, b = usocket.socketpair()
         with a, b:
-            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
-            # Fill the buffer with direct sends until one would block.
-            sent = 0
-            while True:
-                try:
-                    sent += a._sock.send(b"x" * 4096)
-                except BlockingIOError:
-                    break
+            sent = fill_send_buffer(a)
             got = bytearray()
 
             def drain() -> None:
@@ -256,13 +260,7 @@ def test_op_path_pins_the_callers_buffers_in_place() -> None:
     async def main() -> None:
         a, b = usocket.socketpair()
         with a, b:
-            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
-            sent = 0
-            while True:
-                try:
-                    sent += a._sock.send(b"x" * 4096)
-                except BlockingIOError:
-                    break
+            sent = fill_send_buffer(a)
             payload = bytearray(b"y" * 1000)
             seen_pinned: list[bool] = []
             got = bytearray()

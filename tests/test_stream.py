@@ -212,6 +212,14 @@ def test_not_installed_on_a_trio_without_the_internals(monkeypatch: pytest.Monke
     assert trio.SocketStream.send_all is _stream._TRIO_SEND_ALL
 
 
+async def small_buffered_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """``stream_pair`` with 64 KiB socket buffers: a 10 MB ``send_all`` has to wait."""
+    a, b = await stream_pair()
+    a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
+    b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
+    return a, b
+
+
 def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
     """A send_all that has to wait sends the whole rest in one MSG_WAITALL op."""
     from trio_uring import _socket
@@ -219,10 +227,8 @@ def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
     payload = bytes(range(251)) * 40_000  # ~10 MB, far more than the buffers hold
 
     async def main() -> None:
-        a, b = await stream_pair()
+        a, b = await small_buffered_pair()
         async with a, b:
-            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
-            b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
             got = bytearray()
             ops_before = _socket.COUNTS["ops"]
             # Read beside the native layer, so that its counts stay the sender's.
@@ -246,10 +252,8 @@ def test_send_all_cancelled_in_its_op_delivers_a_prefix(read_first: int) -> None
     payload = bytes(range(251)) * 40_000
 
     async def main() -> None:
-        a, b = await stream_pair()
+        a, b = await small_buffered_pair()
         async with a, b:
-            a.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 65536)
-            b.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 65536)
             got = bytearray()
             cancelled = False
 

@@ -49,8 +49,8 @@ def new_uncleared_buffer(size: int) -> Any:
 
     Only for buffers whose every byte that is read is first written: a
     receive buffer of which we copy out exactly what the kernel reports
-    writing, or a send buffer filled by a copy. Zeroing a 64 KiB receive
-    buffer (``ffi.new``'s default) costs more than the receive itself.
+    writing. Zeroing a 64 KiB receive buffer (``ffi.new``'s default) costs
+    more than the receive itself.
     """
     return _new_uncleared("char[]", size)
 

@@ -24,7 +24,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from ._abi import OP
-from ._lowlevel_args import Pinned, source, target
+from ._lowlevel_args import source, target
 from ._lowlevel_sockaddr import SOCKADDR_STORAGE_SIZE, decode, decode_ancdata
 from ._lowlevel_structs import new_uncleared_buffer
 
@@ -92,11 +92,6 @@ def _address_of(cdata: Any) -> int:
 # returns new bytes, so it receives into a private C buffer and copies out
 # once. Addresses and ancillary data are encoded and decoded by
 # ``_lowlevel_sockaddr``, as for ``trio_uring.lowlevel``.
-
-
-def _release(pinned: Sequence[Pinned]) -> None:
-    for item in pinned:
-        item.release()
 
 
 async def recv(mgr: UringIOManager, fd: int, bufsize: int, flags: int) -> bytes:
@@ -179,7 +174,8 @@ class _MsgHdr:
 
     def release(self) -> None:
         """Drop the exports on the caller's buffers: only once the op is over."""
-        _release(self.pinned)
+        for pinned in self.pinned:
+            pinned.release()
 
 
 async def recvmsg_into(
