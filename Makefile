@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_DEPS := $(VENV)/.deps-stamp
 STAMP_PKG := $(VENV)/.pkg-stamp
-SOURCES := $(shell find src -name '*.py' -o -name 'py.typed') pyproject.toml setup.py
+SOURCES := $(shell find trio_uring -name '*.py' -o -name '*.c' -o -name '*.h' -o -name 'py.typed') \
+	pyproject.toml setup.py
 
 .PHONY: demo test lint typecheck unit conformance asan bench install clean
 
@@ -29,14 +30,20 @@ demo: $(STAMP_PKG)
 	$(PY) -m trio_uring bench
 
 lint: $(STAMP_DEPS)
-	$(PY) -m ruff check src tests benchmarks examples
-	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m ruff check trio_uring tests benchmarks examples
+	$(PY) -m ruff format --check trio_uring tests benchmarks examples
 
 typecheck: $(STAMP_PKG)
 	$(PY) -m mypy
 
+# Tests run against the installed package, never the source tree beside
+# them: pytest runs from tests/ (a `python -m` in the root would put
+# trio_uring/ itself first on sys.path), and tests/conftest.py refuses to
+# run if trio_uring was imported from the tree anyway.
+PYTEST := cd tests && ../$(VENV)/bin/python -m pytest
+
 unit: $(STAMP_PKG)
-	$(PY) -m pytest tests -q
+	$(PYTEST) -q
 
 # pytest-trio (here for the pytest plugin's tests) is no part of Trio's own
 # suite: loaded into it, it fails three tests in test_testing_raisesgroup on
@@ -56,14 +63,13 @@ ASAN_TESTS := tests/test_op_core.py tests/test_linked_timeouts.py tests/test_low
 	tests/test_stress.py tests/test_ring_pressure.py
 asan: $(STAMP_DEPS)
 	rm -rf build/asan && mkdir -p build/asan/src
-	cp -r src setup.py pyproject.toml README.md build/asan/src/
-	rm -rf build/asan/src/src/*.egg-info
+	cp -r trio_uring setup.py pyproject.toml README.md build/asan/src/
 	TRIO_URING_CFLAGS="-fsanitize=address -fno-omit-frame-pointer" \
 		$(PY) -m pip install --quiet --no-build-isolation --no-deps --target build/asan/site build/asan/src
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=4 \
 		PYTHONPATH=$(CURDIR)/build/asan/site $(PY) tests/asan_check.py
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=4 \
-		PYTHONPATH=$(CURDIR)/build/asan/site $(PY) -m pytest -p no:cacheprovider -q $(ASAN_TESTS)
+		PYTHONPATH=$(CURDIR)/build/asan/site $(PYTEST) -p no:cacheprovider -q $(ASAN_TESTS:tests/%=%)
 
 test: lint typecheck unit asan conformance
 
@@ -71,4 +77,4 @@ bench: $(STAMP_PKG)
 	$(PY) -m trio_uring bench
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info src/trio_uring/_uring*.so src/trio_uring/_uring.c
+	rm -rf $(VENV) build dist *.egg-info trio_uring/_core/_uring*.so trio_uring/_core/_uring.c

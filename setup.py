@@ -1,8 +1,11 @@
-"""Build glue that pyproject.toml cannot express: the cffi extension and the .pth hook."""
+"""Build glue that pyproject.toml cannot express: the cffi extension, the .pth hook
+and the benchmark's C load generator."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -14,26 +17,45 @@ PTH_NAME = "trio_uring_autoinstall.pth"
 # process-wide switch without editing their source.
 PTH_LINE = (
     "import os; os.environ.get('TRIO_URING_INSTALL', '') not in ('', '0') "
-    "and __import__('trio_uring._autoinstall')\n"
+    "and __import__('trio_uring._integrations.autoinstall')\n"
 )
 
 
+# The echo benchmark's load generator is C (a Python client would measure
+# itself). It is part of the package, built here beside the shim, so that
+# `python -m trio_uring bench` compiles nothing and writes nothing at run time.
+CLIENT_SOURCE = os.path.join("trio_uring", "_tools", "bench", "echo_client.c")
+CLIENT_BINARY = os.path.join("trio_uring", "_tools", "bench", "echo_client")
+
+
 class BuildPyWithPth(build_py):
-    """Also place the start-up hook at the root of the install."""
+    """Also place the start-up hook at the root of the install, and build the load generator."""
 
     def run(self) -> None:
-        """Build as usual, then write the .pth file into the build tree."""
+        """Build as usual, then write the .pth file and compile the load generator."""
         super().run()
         target = os.path.join(self.build_lib, PTH_NAME)
         with open(target, "w", encoding="ascii") as f:
             f.write(PTH_LINE)
+        self._build_client()
+
+    def _build_client(self) -> None:
+        cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or "gcc"
+        out = os.path.join(self.build_lib, CLIENT_BINARY)
+        cmd = [*cc.split(), "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, CLIENT_SOURCE]
+        self.announce(" ".join(cmd), level=2)
+        subprocess.run(cmd, check=True)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
-        """Declare the .pth file, so installers record (and uninstall) it."""
-        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
+        """Declare the .pth file and the load generator, so installers record them."""
+        return [
+            *super().get_outputs(include_bytecode),
+            os.path.join(self.build_lib, PTH_NAME),
+            os.path.join(self.build_lib, CLIENT_BINARY),
+        ]
 
 
 setup(
-    cffi_modules=["src/trio_uring/_ffi_build.py:ffibuilder"],
+    cffi_modules=["trio_uring/_core/_ffi_build.py:ffibuilder"],
     cmdclass={"build_py": BuildPyWithPth},
 )

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 import trio
 
 import trio_uring
-from trio_uring import _socket_ops as ops
 from trio_uring import socket as usocket
-from trio_uring._manager import UringIOManager, running_manager
+from trio_uring._core.manager import UringIOManager, running_manager
+from trio_uring._sockets import ops
 
 Call = Callable[[], Awaitable[object]]
 

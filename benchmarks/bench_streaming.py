@@ -1,8 +1,8 @@
-"""Bulk streaming benchmark: stock Trio vs trio_uring (see ``trio_uring._bench.streaming``)."""
+"""Bulk streaming benchmark, stock Trio vs trio_uring: ``trio_uring._tools.bench.streaming``."""
 
 import sys
 
-from trio_uring._bench.streaming import main
+from trio_uring._tools.bench.streaming import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import trio_uring._uring as shim
+import trio_uring._core._uring as shim
 
 path = shim.__file__
 if "/build/asan/site/" not in path:

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import os
 import resource
+from pathlib import Path
 
 import pytest
+
+import trio_uring
+
+# The package's source tree sits beside tests/, but the tests must exercise
+# the installed package (with its compiled shim and load generator). pytest
+# appends the root to sys.path (--import-mode=append) and `make` runs it
+# from tests/; refuse outright if the source tree got imported anyway.
+_SOURCE_TREE = Path(__file__).resolve().parent.parent / "trio_uring"
+if Path(trio_uring.__file__).resolve().parent == _SOURCE_TREE:
+    raise pytest.UsageError(
+        f"trio_uring was imported from the source tree ({_SOURCE_TREE}), not the installed "
+        "package: run the tests with `make unit`, or `cd tests && python -m pytest`"
+    )
 
 
 def open_fds() -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import trio_uring
-from trio_uring._manager import UringIOManager
+from trio_uring._core.manager import UringIOManager
 
 
 def run(fn: Callable[[], Awaitable[None]]) -> None:
@@ -18,7 +18,7 @@ def run(fn: Callable[[], Awaitable[None]]) -> None:
 
 def manager() -> UringIOManager:
     """The running io_uring manager."""
-    found = trio_uring._manager.running_manager()
+    found = trio_uring._core.manager.running_manager()
     assert found is not None
     return found
 

@@ -20,7 +20,8 @@ import trio
 import trio.testing
 
 import trio_uring
-from trio_uring import _manager, lowlevel
+from trio_uring import lowlevel
+from trio_uring._core import manager as _manager
 
 CANARY = 0xA5
 SIZE = 4096

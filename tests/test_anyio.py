@@ -20,8 +20,9 @@ import trio
 import trio.testing
 
 import trio_uring
-from trio_uring._anyio import BackendFinder
-from trio_uring._config import current_settings
+from trio_uring._core.settings import current_settings
+from trio_uring._integrations import anyio as anyio_integration
+from trio_uring._integrations.anyio import BackendFinder
 
 
 async def snapshot() -> dict[str, str]:
@@ -149,9 +150,9 @@ def test_finder_answers_for_one_name_only() -> None:
     assert finder.find_spec("trio_uring", None) is None
     spec = importlib.util.find_spec("anyio._backends._trio_uring")
     assert spec is not None
-    assert spec.origin == "trio_uring._anyio"
+    assert spec.origin == "trio_uring._integrations.anyio"
     # Registering again (as a re-import would) adds no second finder.
-    trio_uring._anyio.register()
+    anyio_integration.register()
     assert sum(isinstance(f, BackendFinder) for f in sys.meta_path) == 1
 
 

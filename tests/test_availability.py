@@ -30,9 +30,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import trio_uring
-from trio_uring.__main__ import main as cli_main
-from trio_uring._availability import SYSCTL_DISABLED, diagnose_setup_error, seccomp_mode
-from trio_uring._config import Settings, current_settings
+from trio_uring._core.availability import SYSCTL_DISABLED, diagnose_setup_error, seccomp_mode
+from trio_uring._core.settings import Settings, current_settings
+from trio_uring._tools.cli import main as cli_main
 
 SECCOMP_HELPER = Path(__file__).resolve().parent / "seccomp_deny.py"
 NR_IO_URING_SETUP = 425
@@ -475,7 +475,7 @@ def test_simulating_an_unknown_errno_is_an_error_not_a_diagnosis() -> None:
 
 def test_missing_c_extension_is_a_cause_not_an_import_error() -> None:
     # None in sys.modules makes the import fail as a missing build would.
-    script = "import sys; sys.modules['trio_uring._uring'] = None\n" + SCENARIO
+    script = "import sys; sys.modules['trio_uring._core._uring'] = None\n" + SCENARIO
     result, _ = run_script(script)
     assert result["check"]["cause"]["code"] == "extension"
     assert_fell_back(result, "extension", "C extension")
@@ -598,7 +598,7 @@ HOOK_SCRIPT = PRELUDE + textwrap.dedent(
     """
     report(
         installed=trio_uring.is_installed(),
-        settings=repr(trio_uring._config.current_settings()),
+        settings=repr(trio_uring._core.settings.current_settings()),
         trio_run=recorded(lambda: trio.run(backend)),
     )
     """
@@ -716,7 +716,7 @@ def test_info_text_when_available() -> None:
 
 @pytest.mark.usefixtures("needs_uring")
 def test_info_json_when_available() -> None:
-    from trio_uring._abi import OPCODE_NAMES
+    from trio_uring._core.abi import OPCODE_NAMES
 
     proc = run_info("--json")
     assert proc.returncode == 0, proc.stderr
@@ -852,10 +852,10 @@ def test_fallback_warning_points_at_the_callers_line(entry: str) -> None:
     call = (
         "trio_uring.run(main)"
         if entry == "run"
-        else "trio_uring._run.switch_on(trio_uring.Settings()); trio.run(main)"
+        else "trio_uring._integrations.run.switch_on(trio_uring.Settings()); trio.run(main)"
     )
     script = (
-        "import json, warnings, trio, trio_uring, trio_uring._run\n"
+        "import json, warnings, trio, trio_uring, trio_uring._integrations.run\n"
         "async def main():\n"
         "    pass\n"
         "with warnings.catch_warnings(record=True) as caught:\n"

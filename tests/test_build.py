@@ -11,9 +11,9 @@ import pytest
 import trio
 
 import trio_uring
-from trio_uring import _compat
+from trio_uring._core import compat as _compat
 
-BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "src" / "trio_uring" / "_ffi_build.py"
+BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "trio_uring" / "_core" / "_ffi_build.py"
 
 
 def load_build_script() -> ModuleType:

@@ -20,9 +20,9 @@ import trio
 import trio.testing
 
 import trio_uring
-from trio_uring._abi import OP
-from trio_uring._manager import UringIOManager, UringStatistics, running_manager
-from trio_uring._ring import ffi
+from trio_uring._core.abi import OP
+from trio_uring._core.manager import UringIOManager, UringStatistics, running_manager
+from trio_uring._core.ring import ffi
 
 # How late a kernel-cancelled op may wake, past its deadline. The timer is
 # exact; this covers scheduling on a loaded 2-core CI machine.
@@ -258,7 +258,7 @@ def test_ops_skip_the_deadline_walk_only_while_trio_counts_no_deadline() -> None
     # release renamed it, every op would silently take the slow path (or,
     # worse, read a stale zero). Check it exists and tracks deadlines here.
     async def main() -> tuple[int, int, int, int]:
-        from trio_uring import _deadlines
+        from trio_uring._core import deadlines as _deadlines
 
         registry = _deadlines.deadline_registry()
         assert registry is not None

@@ -25,9 +25,9 @@ import trio
 import trio.testing
 
 from trio_uring import UringStatistics, lowlevel
-from trio_uring._abi import OP
-from trio_uring._manager import UringIOManager
-from trio_uring._ops import NATIVE
+from trio_uring._core.abi import OP
+from trio_uring._core.manager import UringIOManager
+from trio_uring._core.ops import NATIVE
 
 from .lowlevel_helpers import assert_same_error, holds, manager, run
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import trio
 
-from trio_uring import _lowlevel_structs, lowlevel
-from trio_uring._abi import OP
-from trio_uring._manager import UringIOManager
+from trio_uring import lowlevel
+from trio_uring._core import structs as _lowlevel_structs
+from trio_uring._core.abi import OP
+from trio_uring._core.manager import UringIOManager
 
 from .lowlevel_helpers import assert_same_error, manager, run
 

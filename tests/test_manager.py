@@ -287,7 +287,7 @@ def test_close_with_ops_in_flight_reaps_everything() -> None:
         # 100 native polls that will never fire (more than the SQ holds, so
         # most are in the kernel and the rest still queued).
         ring = manager._ring
-        from trio_uring._ops import INTERNAL, Op
+        from trio_uring._core.ops import INTERNAL, Op
 
         for a, _ in pairs:
             ud = ring.next_user_data()
@@ -400,8 +400,8 @@ def test_interrupted_close_keeps_what_the_kernel_may_still_touch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A KeyboardInterrupt mid-drain must leak pins, never free them."""
-    from trio_uring import _manager
-    from trio_uring._ops import INTERNAL, Op
+    from trio_uring._core import manager as _manager
+    from trio_uring._core.ops import INTERNAL, Op
 
     manager = UringIOManager(Settings())
     a, b = socket.socketpair()

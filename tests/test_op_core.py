@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from trio_uring._uring import ffi
+from trio_uring._core._uring import ffi
 
 import trio_uring
-from trio_uring._abi import OP
-from trio_uring._manager import UringIOManager
-from trio_uring._ops import NATIVE
+from trio_uring._core.abi import OP
+from trio_uring._core.manager import UringIOManager
+from trio_uring._core.ops import NATIVE
 
 
 class Buffer(bytearray):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import trio_uring
-from trio_uring._config import current_settings
+from trio_uring._core.settings import current_settings
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "pytest_project"
 # The three kinds of test in the sample project, by module.

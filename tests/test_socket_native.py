@@ -14,16 +14,18 @@ import trio
 import trio.testing
 
 import trio_uring
-from trio_uring import _socket
 from trio_uring import socket as usocket
-from trio_uring._manager import UringIOManager, running_manager
-from trio_uring._ops import NATIVE
+from trio_uring._core.manager import UringIOManager, running_manager
+from trio_uring._core.ops import NATIVE
+from trio_uring._sockets import base as _base
+from trio_uring._sockets import receiving as _receiving
+from trio_uring._sockets import socket as _socket
 
 from .conftest import open_fds
 
 
 def counts() -> dict[str, int]:
-    return dict(_socket.COUNTS)
+    return dict(_base.COUNTS)
 
 
 def manager() -> UringIOManager:
@@ -306,7 +308,7 @@ def test_bulk_receivers_wait_for_readiness_and_small_ones_go_back_to_ops() -> No
     ``recv`` on the op path copies once more (C buffer to bytes): worth it
     for small receives, not for bulk ones (see ``BULK_RECEIVE_BYTES``).
     """
-    big = _socket.BULK_RECEIVE_BYTES + 1
+    big = _receiving.BULK_RECEIVE_BYTES + 1
 
     async def waiting_recv(sock: Any, peer: Any, payload: bytes) -> tuple[bytes, int, int]:
         """``sock.recv`` that has to wait; how many polls and native ops it waited in."""

@@ -29,8 +29,8 @@ import pytest
 import trio
 
 import trio_uring
-from trio_uring import _socket
 from trio_uring import socket as usocket
+from trio_uring._sockets import socket as _socket
 
 from .conftest import open_fds
 

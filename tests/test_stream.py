@@ -17,8 +17,8 @@ import trio.testing
 from trio import _highlevel_socket
 
 import trio_uring
-from trio_uring import _stream
-from trio_uring._socket import NativeSocket
+from trio_uring._sockets import stream as _stream
+from trio_uring._sockets.socket import NativeSocket
 
 Scenario = Callable[[trio.SocketStream, trio.SocketStream], Awaitable[Any]]
 
@@ -222,7 +222,7 @@ async def small_buffered_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
 
 def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
     """A send_all that has to wait sends the whole rest in one MSG_WAITALL op."""
-    from trio_uring import _socket
+    from trio_uring._sockets import base as _base
 
     payload = bytes(range(251)) * 40_000  # ~10 MB, far more than the buffers hold
 
@@ -230,7 +230,7 @@ def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
         a, b = await small_buffered_pair()
         async with a, b:
             got = bytearray()
-            ops_before = _socket.COUNTS["ops"]
+            ops_before = _base.COUNTS["ops"]
             # Read beside the native layer, so that its counts stay the sender's.
             native = b.socket
             assert isinstance(native, NativeSocket)
@@ -240,7 +240,7 @@ def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
                 while len(got) < len(payload):
                     await trio.lowlevel.wait_readable(raw)
                     got.extend(raw.recv(1 << 20))
-            assert _socket.COUNTS["ops"] - ops_before == 1
+            assert _base.COUNTS["ops"] - ops_before == 1
             assert got == payload
 
     trio_uring.run(main, fallback="raise")

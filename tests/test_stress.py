@@ -1,6 +1,6 @@
 """The cancellation stress suite, on io_uring and on stock Trio as the control.
 
-Every test runs ``trio_uring._stress.run_stress`` (the engine behind
+Every test runs ``trio_uring._tools.stress.run_stress`` (the engine behind
 ``python -m trio_uring stress``) with a fixed seed, so a failure reproduces
 with the same seed. The engine asserts the invariants itself and reports
 each broken one in ``violations``; these tests also check that the stress
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trio_uring._stress import BACKENDS, TRANSPORTS, StressConfig, run_stress
+from trio_uring._tools.stress import BACKENDS, TRANSPORTS, StressConfig, run_stress
 
 pytestmark = pytest.mark.timeout(300)
 

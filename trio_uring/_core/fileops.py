@@ -1,0 +1,206 @@
+"""File and path ops on checked arguments: what ``_files`` and ``lowlevel`` both stand on.
+
+Each function is one io_uring opcode, taking arguments that are already
+what the kernel will see (an fd number, a byte count, a ``Pinned`` buffer,
+NUL-terminated path bytes) and raising the ``OSError`` the stdlib raises
+for the same failure. Checking and converting a user's arguments is the
+caller's job: ``trio_uring.lowlevel`` does it with the ``os`` module's
+rules (``args.py``), the files layer with ``open``'s. Every op goes through
+``calls.call`` (``EINTR`` retried where the stdlib retries it, buffer
+exports dropped once the kernel is done).
+
+An offset of -1 means "the file position" (``os.read``/``os.write``); any
+other offset is positional (``os.pread``/``os.pwrite``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from .abi import OP
+from .args import MAX_RW_COUNT, U64, Pinned, c_string, path, size, source, target, u32
+from .calls import call, error
+from .structs import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_REMOVEDIR,
+    AT_SYMLINK_NOFOLLOW,
+    IORING_FSYNC_DATASYNC,
+    STATX_BASIC_STATS,
+    addr_of,
+    ffi,
+    new_statx,
+    new_uncleared_buffer,
+    stat_result,
+)
+
+if TYPE_CHECKING:
+    from .manager import UringIOManager
+
+# The argument checks the files layer needs too, re-exported so that it
+# loads this one module (and the C extension) once, on first use.
+__all__ = [
+    "AT_FDCWD",
+    "AT_SYMLINK_NOFOLLOW",
+    "close",
+    "fsync",
+    "mkdirat",
+    "openat",
+    "path",
+    "read",
+    "readinto",
+    "renameat",
+    "size",
+    "source",
+    "statx",
+    "target",
+    "u32",
+    "unlinkat",
+    "write",
+]
+
+_READ: Final = OP["READ"]
+_WRITE: Final = OP["WRITE"]
+_FSYNC: Final = OP["FSYNC"]
+_CLOSE: Final = OP["CLOSE"]
+_OPENAT: Final = OP["OPENAT"]
+_STATX: Final = OP["STATX"]
+_UNLINKAT: Final = OP["UNLINKAT"]
+_RENAMEAT: Final = OP["RENAMEAT"]
+_MKDIRAT: Final = OP["MKDIRAT"]
+_U32: Final = 0xFFFF_FFFF
+
+
+def offset_field(offset: int) -> int:
+    """An SQE's ``off`` for ``offset``: -1 (the file position) is ``(u64)-1``."""
+    return U64 if offset == -1 else offset
+
+
+async def read(mgr: UringIOManager, fd: int, count: int, offset: int) -> bytes:
+    """``IORING_OP_READ`` of up to ``count`` (>= 0) bytes at ``offset``; new bytes."""
+    buf = new_uncleared_buffer(count)
+    res = await call(
+        mgr, _READ, fd, buf, addr=addr_of(buf), length=min(count, MAX_RW_COUNT),
+        off=offset_field(offset),
+    )  # fmt: skip
+    if res < 0:
+        raise error(res)
+    data: bytes = ffi.unpack(buf, res)  # one copy, no intermediate buffer object
+    return data
+
+
+async def readinto(mgr: UringIOManager, fd: int, target: Pinned, offset: int) -> int:
+    """``IORING_OP_READ`` into a pinned writable buffer (all of it at most); bytes read."""
+    res = await call(
+        mgr, _READ, fd, target.pins(), addr=target.addr,
+        length=min(target.nbytes, MAX_RW_COUNT), off=offset_field(offset),
+    )  # fmt: skip
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def write(mgr: UringIOManager, fd: int, source: Pinned, offset: int) -> int:
+    """``IORING_OP_WRITE`` of a pinned buffer (perhaps only part of it); bytes written."""
+    res = await call(
+        mgr, _WRITE, fd, source.pins(), addr=source.addr,
+        length=min(source.nbytes, MAX_RW_COUNT), off=offset_field(offset),
+    )  # fmt: skip
+    if res < 0:
+        raise error(res)
+    return res
+
+
+async def fsync(mgr: UringIOManager, fd: int, *, data_only: bool) -> None:
+    """``IORING_OP_FSYNC`` (``fdatasync`` with ``data_only``)."""
+    res = await call(mgr, _FSYNC, fd, None, op_flags=IORING_FSYNC_DATASYNC if data_only else 0)
+    if res < 0:
+        raise error(res)
+
+
+async def close(mgr: UringIOManager, fd: int) -> None:
+    """``IORING_OP_CLOSE``, after waking whoever waits on ``fd``; closes even when cancelled.
+
+    Like Trio's ``aclose``: the close itself is shielded, and ``Cancelled``
+    comes after it. Never retried on ``EINTR`` (Linux has closed the fd anyway).
+    """
+    trio.lowlevel.notify_closing(fd)
+    with trio.CancelScope(shield=True):
+        res = await call(mgr, _CLOSE, fd, None, retry_eintr=False)
+    if res < 0:
+        raise error(res)
+    await trio.lowlevel.checkpoint_if_cancelled()
+
+
+async def openat(
+    mgr: UringIOManager, dirfd: int, path: bytes, filename: object, flags: int, mode: int
+) -> int:
+    """``IORING_OP_OPENAT`` of ``path`` (bytes, no NUL) with ``O_CLOEXEC`` added; the new fd."""
+    cpath = c_string(path)
+    res = await call(
+        mgr, _OPENAT, dirfd, cpath, addr=addr_of(cpath), length=mode,
+        op_flags=(flags | os.O_CLOEXEC) & _U32,
+    )  # fmt: skip
+    if res < 0:
+        raise error(res, filename)
+    return res
+
+
+async def statx(
+    mgr: UringIOManager, dirfd: int, path: bytes, filename: object, flags: int
+) -> os.stat_result:
+    """``IORING_OP_STATX`` as ``os.stat`` reports it (``path`` b"" with an fd: ``fstat``)."""
+    if not path:
+        flags |= AT_EMPTY_PATH
+    cpath = c_string(path)
+    buf = new_statx()
+    res = await call(
+        mgr, _STATX, dirfd, (cpath, buf), addr=addr_of(cpath), length=STATX_BASIC_STATS,
+        op_flags=flags, off=addr_of(buf),
+    )  # fmt: skip
+    if res < 0:
+        raise error(res, filename)
+    return stat_result(buf)
+
+
+async def unlinkat(
+    mgr: UringIOManager, dirfd: int, path: bytes, filename: object, *, rmdir: bool
+) -> None:
+    """``IORING_OP_UNLINKAT``: ``os.unlink``, or ``os.rmdir`` with ``rmdir``."""
+    cpath = c_string(path)
+    flags = AT_REMOVEDIR if rmdir else 0
+    res = await call(mgr, _UNLINKAT, dirfd, cpath, addr=addr_of(cpath), op_flags=flags)
+    if res < 0:
+        raise error(res, filename)
+
+
+async def renameat(
+    mgr: UringIOManager,
+    src: tuple[int, bytes, object],
+    dst: tuple[int, bytes, object],
+    flags: int,
+) -> None:
+    """``IORING_OP_RENAMEAT`` of ``(dir_fd, path, filename)`` to another; renameat2 ``flags``."""
+    olddir, raw_src, name_src = src
+    newdir, raw_dst, name_dst = dst
+    c_src = c_string(raw_src)
+    c_dst = c_string(raw_dst)
+    res = await call(
+        mgr, _RENAMEAT, olddir, (c_src, c_dst), addr=addr_of(c_src), length=newdir & _U32,
+        off=addr_of(c_dst), op_flags=flags,
+    )  # fmt: skip
+    if res < 0:
+        raise error(res, name_src, name_dst)
+
+
+async def mkdirat(
+    mgr: UringIOManager, dirfd: int, path: bytes, filename: object, mode: int
+) -> None:
+    """``IORING_OP_MKDIRAT`` (``mode`` masked by the umask, as ``os.mkdir``)."""
+    cpath = c_string(path)
+    res = await call(mgr, _MKDIRAT, dirfd, cpath, addr=addr_of(cpath), length=mode)
+    if res < 0:
+        raise error(res, filename)

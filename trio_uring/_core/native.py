@@ -1,0 +1,278 @@
+"""Native operations: one SQE a task awaits, with result-wins cancellation.
+
+The op core. Every native operation (``trio_uring.lowlevel``, the native
+files and sockets) goes through ``perform``:
+
+1. A cancelled task never submits: ``checkpoint_if_cancelled`` first, as
+   Trio's own I/O does.
+2. The SQE is queued (no system call) and its pins, everything the kernel
+   may touch, go into the op record in the manager's table (``inflight.py``).
+   Under Trio's ``SystemClock`` a finite deadline becomes a kernel timer
+   linked to the op (``IORING_OP_LINK_TIMEOUT``, see ``deadlines.py``).
+3. The task parks (``parking.py``) until the op's own CQE, which the next
+   tick's ``io_uring_enter`` reaps and ``process_events`` hands to
+   ``_complete_native``.
+4. A Trio cancel meanwhile asks the kernel to cancel (``ASYNC_CANCEL``) and
+   keeps waiting: ``-ECANCELED`` raises ``Cancelled``, a real result wins
+   and is returned, and the cancellation lands at the next checkpoint. An
+   op still in the SQ is turned into a NOP and released at once.
+
+The op record, not the task, owns the pins: it leaves the table only with
+the op's final CQE, whatever happened to the task (``ops.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from typing import Any, Final
+
+import trio
+from outcome import Value
+
+from . import deadlines as _deadlines
+from . import ops as _ops
+from .abi import IOSQE_IO_LINK, OP
+from .inflight import InFlight
+from .ops import Op
+from .parking import current_task, native_abort, park, wake
+
+_LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
+_INF: Final = float("inf")
+
+
+def _addr_of(cdata: Any) -> int:
+    # Imported here: the C extension is loaded only once an op really runs.
+    from .structs import addr_of
+
+    return addr_of(cdata)
+
+
+class NativeOps(InFlight):
+    """The manager's native ops (see module doc)."""
+
+    def _init_native(self) -> None:
+        # Trio's clock minus CLOCK_MONOTONIC, looked up at the first native
+        # op (the runner's clock is not known at construction); None: never
+        # link kernel timeouts in this run.
+        self._clock_offset: float | None = None
+        self._clock_checked = not self._settings.linked_timeouts
+        # Trio's count of finite deadlines in this run (see deadlines.py),
+        # or None: consult current_effective_deadline() on every op.
+        self._deadlines: Any = None
+        # The probe, once per run: every native op checks its opcode.
+        self.opcodes: frozenset[int] = self._ring.probe()
+        # fd -> {user_data: op} for native ops still owed a CQE, so that
+        # notify_closing (called on every socket close) finds them directly.
+        self._native_by_fd: dict[int, dict[int, Op]] = {}
+
+    def supports(self, opcode: int) -> bool:
+        """Whether this kernel supports io_uring ``opcode`` (the ring's probe, cached)."""
+        return opcode in self.opcodes
+
+    async def perform(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        ioprio: int = 0,
+        buf_index: int = 0,
+        splice_fd_in: int = 0,
+        addr3: int = 0,
+    ) -> int:
+        """Run one native op for the current task; return its CQE's ``res``.
+
+        The path every ``trio_uring.lowlevel`` operation takes: a cancelled
+        task never submits (``checkpoint_if_cancelled`` first, as Trio's own
+        I/O does); ``pins`` (everything the kernel may touch) stay in the op
+        record until the op's own CQE; cancellation follows ``wait_op``
+        (result wins). Under Trio's ``SystemClock`` a finite deadline is
+        linked to the op as a kernel timeout (see ``deadlines.py``). If that
+        timer fires while Trio has not cancelled the task (the deadline moved
+        later), the op did nothing and is submitted again.
+
+        A negative result is ``-errno``; turning it into the exception the
+        stdlib call would raise is the caller's job.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not self._clock_checked:
+            self._clock_checked = True
+            self._clock_offset = _deadlines.kernel_clock_offset()
+            self._deadlines = _deadlines.deadline_registry()
+        registry = self._deadlines
+        if self._clock_offset is None or (registry is not None and not registry._active):
+            # The common case, kept short (it is every op's cost): no kernel
+            # timer can apply, so one SQE and one wait.
+            op = self._queue_native(
+                opcode, fd, pins, addr, length, off, op_flags, 0, ioprio, buf_index,
+                splice_fd_in, addr3,
+            )  # fmt: skip
+            # wait_op, inlined: one coroutine frame less per op.
+            res: int = await park(native_abort(self._ring, op, self._request_cancel))
+            return self._settle_cancelled(op, res) if op.cancel_requested else res
+        while True:
+            timeout_ts = None
+            kernel_deadline = 0
+            offset = self._clock_offset
+            if offset is not None:
+                deadline = trio.current_effective_deadline()
+                if deadline != _INF:
+                    kernel_deadline = _deadlines.deadline_ns(deadline, offset)
+                    # A deadline already past needs no timer: Trio cancels
+                    # the task at this tick anyway.
+                    if kernel_deadline > time.monotonic_ns():
+                        timeout_ts = _deadlines.make_timespec(kernel_deadline)
+            op = self.prepare(
+                opcode, fd, pins, addr=addr, length=length, off=off, op_flags=op_flags,
+                ioprio=ioprio, buf_index=buf_index, splice_fd_in=splice_fd_in, addr3=addr3,
+                timeout_ts=timeout_ts,
+            )  # fmt: skip
+            res = await self.wait_op(op)
+            if timeout_ts is None or (res != -errno.ECANCELED and res != -errno.EINTR):
+                return res
+            if time.monotonic_ns() < kernel_deadline:
+                # Cancelled before our timer could fire: by somebody else
+                # (a cancel_fd from another task), so it is the result.
+                return res
+            # Our kernel timer fired, so the op did nothing. If Trio's
+            # deadline is still the one we linked, the task is cancelled now.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            # It moved later (or went away): submit the op again.
+            self._resubmitted += 1
+
+    def prepare(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        *,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        ioprio: int = 0,
+        buf_index: int = 0,
+        splice_fd_in: int = 0,
+        addr3: int = 0,
+        timeout_ts: Any = None,
+    ) -> Op:
+        """Queue a native op for the current task; its pins live in the record.
+
+        ``timeout_ts``, when given, is a pinned ``struct __kernel_timespec``
+        holding an absolute CLOCK_MONOTONIC deadline: a ``LINK_TIMEOUT`` is
+        queued right behind the op, in the same submission.
+        """
+        ring = self._ring
+        sqe_flags = 0
+        if timeout_ts is not None:
+            ring.reserve(2)
+            sqe_flags = IOSQE_IO_LINK
+        op = self._queue_native(
+            opcode, fd, pins, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
+        )  # fmt: skip
+        if timeout_ts is not None:
+            tud = ring.next_user_data()
+            top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
+            top.pins = timeout_ts
+            top.linked = op
+            op.linked = top
+            # IORING_TIMEOUT_ABS: the deadline is absolute on CLOCK_MONOTONIC.
+            top.index = ring.push(
+                _LINK_TIMEOUT, -1, tud, addr=_addr_of(timeout_ts),
+                length=1, op_flags=1,
+            )  # fmt: skip
+            self._ops[tud] = top
+            self._timeouts_armed += 1
+        return op
+
+    def _queue_native(
+        self,
+        opcode: int,
+        fd: int,
+        pins: Any,
+        addr: int,
+        length: int,
+        off: int,
+        op_flags: int,
+        sqe_flags: int,
+        ioprio: int,
+        buf_index: int,
+        splice_fd_in: int,
+        addr3: int,
+    ) -> Op:
+        # prepare() without the timer, every field positional: each op's cost.
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, _ops.NATIVE, fd, opcode, current_task())
+        op.pins = pins
+        op.index = ring.push_sqe(
+            opcode, fd, ud, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
+        )  # fmt: skip
+        self._ops[ud] = op
+        same_fd = self._native_by_fd.get(fd)
+        if same_fd is None:
+            self._native_by_fd[fd] = {ud: op}
+        else:
+            same_fd[ud] = op
+        return op
+
+    async def wait_op(self, op: Op) -> int:
+        """Park until ``op``'s CQE arrives; return its ``res`` (negative = -errno).
+
+        A Trio cancel requests ``ASYNC_CANCEL`` and keeps waiting; if the
+        kernel confirms it (``-ECANCELED``, or ``-EINTR`` after our cancel)
+        ``Cancelled`` is raised, otherwise the real result wins and is
+        returned: the cancellation then lands at the next checkpoint. An op
+        still in the SQ is turned into a NOP and cancelled on the spot.
+        """
+
+        res: int = await park(native_abort(self._ring, op, self._request_cancel))
+        return self._settle_cancelled(op, res) if op.cancel_requested else res
+
+    def _settle_cancelled(self, op: Op, res: int) -> int:
+        """The CQE of an op we asked to cancel: raise if the cancel won, else count the loss."""
+        if res == -errno.ECANCELED or res == -errno.EINTR:
+            if op.raise_cancel is not None:
+                op.raise_cancel()
+            # Not a Trio cancel: notify_closing asked for it.
+            raise trio.ClosedResourceError("another task closed this fd")
+        self._cancels_lost += 1
+        return res
+
+    def _complete_native(self, op: Op, res: int) -> None:
+        same_fd = self._native_by_fd.get(op.fd)
+        if same_fd is not None:
+            same_fd.pop(op.user_data, None)
+            if not same_fd:
+                del self._native_by_fd[op.fd]
+        if op.neutralized:
+            res = -errno.ECANCELED  # the NOP that replaced it: nothing happened
+        linked = op.linked
+        if linked is not None:
+            # Op and timer records point at each other: break the cycle so
+            # both are freed by refcount, not left for the cycle collector.
+            op.linked = linked.linked = None
+        task = op.task
+        if task is not None:
+            op.task = None
+            wake(task, Value(res))
+
+    def _cancel_native_on_fd(self, fd: int) -> None:
+        for op in self._native_by_fd.get(fd, {}).values():
+            if op.task is not None and not op.cancel_requested:
+                op.cancel_requested = True
+                self._cancels_requested += 1
+                if self._ring.neutralize(op.index, op.user_data):
+                    # Still in the SQ: the kernel must never see it, since
+                    # the fd number may be reused before the next submit and
+                    # the op would then act on an unrelated file. Its NOP
+                    # completion stands for a cancel.
+                    op.neutralized = True
+                else:
+                    self._queue_cancel(op.user_data)

@@ -1,0 +1,368 @@
+"""One io_uring instance: setup, probe, queueing, submission and reaping.
+
+Nothing in this module knows about Trio. It is the thin Python face of the
+C shim (see ``shim.c`` for how the rings work), and adds the policies
+the C layer leaves to us:
+
+* **Never lose an SQE.** When the SQ is full, ``push`` hands what is queued
+  to the kernel (one ``io_uring_enter``) and goes on. ``push_linked`` makes
+  room for a whole linked chain first, so a chain is never split across two
+  submissions (a split chain would run its head unlinked).
+* **Never lose a CQE.** We require ``IORING_FEAT_NODROP``. When the CQ
+  overflows the kernel parks completions and may answer ``-EBUSY`` to a
+  submit; we then reap what is there into a backlog (handed out by the next
+  ``reap``) and retry.
+* **EINTR is retried** with the remaining timeout, from Python, so that
+  Python-level signal handlers (Trio's ``KeyboardInterrupt`` handler) run in
+  between.
+* ``user_data`` values come from a per-ring counter tagged with a
+  generation number, never from ``id()``: an id can be reused the moment an
+  object dies, while a late completion for it may still be on its way.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import time
+from typing import Final
+
+from . import _uring
+from .abi import (
+    SETUP_CLAMP,
+    SETUP_COOP_TASKRUN,
+    SETUP_SUBMIT_ALL,
+)
+
+ffi = _uring.ffi
+lib = _uring.lib
+
+DEFAULT_ENTRIES: Final = 256
+
+_generations = itertools.count(1)
+_monotonic = time.monotonic
+_INF = float("inf")
+_ETIME = errno.ETIME
+_EINTR = errno.EINTR
+_EBUSY = errno.EBUSY
+_EAGAIN = errno.EAGAIN
+
+
+class Ring:
+    """An io_uring instance with its mmapped queues.
+
+    Use from one thread at a time. ``close()`` unmaps the queues and closes
+    the fd; callers must first make sure the kernel holds no pointer into
+    memory they own (the I/O manager cancels and reaps every op first).
+    """
+
+    def __init__(
+        self, entries: int = DEFAULT_ENTRIES, cq_entries: int = 0, flags: int = -1
+    ) -> None:
+        if entries <= 0:
+            raise ValueError(f"ring entries must be positive, not {entries}")
+        if cq_entries < 0:
+            raise ValueError(f"cq_entries must be >= 0, not {cq_entries}")
+        if flags == -1:
+            flags = SETUP_CLAMP | SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN
+        info = ffi.new("struct tu_info *")
+        out = ffi.new("struct tu_ring **")
+        ret = lib.tu_setup(entries, cq_entries, flags, out, info)
+        if ret == -errno.EINVAL and flags & (SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN):
+            # Kernels before 5.19 reject flags they don't know: retry plain.
+            flags &= ~(SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN)
+            ret = lib.tu_setup(entries, cq_entries, flags, out, info)
+        if ret < 0:
+            raise OSError(-ret, f"io_uring_setup: {os.strerror(-ret)}")
+        self._ring = out[0]
+        self.fd: int = info.fd
+        self.features: int = info.features
+        self.setup_flags: int = info.setup_flags
+        self.sq_entries: int = info.sq_entries
+        self.cq_entries: int = info.cq_entries
+        self.generation: int = next(_generations) & 0xFFFF
+        self._ud_base = self.generation << 48
+        self._ud_counter = itertools.count(1)
+        batch = max(self.cq_entries, 64)
+        self._batch = batch
+        self._ud_buf = ffi.new("uint64_t[]", batch)
+        self._res_buf = ffi.new("int32_t[]", batch)
+        self._flags_buf = ffi.new("uint32_t[]", batch)
+        # Completions reaped early (while making room to submit) wait here
+        # for the next reap(); they are never dropped.
+        self._backlog_ud: list[int] = []
+        self._backlog_res: list[int] = []
+        self._backlog_flags: list[int] = []
+        self.sqes_queued = 0
+        self.closed = False
+        self._probe: frozenset[int] | None = None
+
+    @property
+    def enter_calls(self) -> int:
+        """``io_uring_enter`` system calls made on this ring so far."""
+        return int(lib.tu_enter_count(self._ring)) if not self.closed else self._final_enters
+
+    # -- identity --------------------------------------------------------
+
+    def next_user_data(self) -> int:
+        """A fresh ``user_data``: generation tag in the top 16 bits, counter below."""
+        return self._ud_base | (next(self._ud_counter) & 0xFFFF_FFFF_FFFF)
+
+    def probe(self) -> frozenset[int]:
+        """The set of opcodes this kernel supports (``IORING_REGISTER_PROBE``)."""
+        if self._probe is None:
+            buf = ffi.new("unsigned char[]", 256)
+            ret = lib.tu_probe(self._ring, buf, 256)
+            if ret < 0:
+                raise OSError(-ret, f"io_uring_register(PROBE): {os.strerror(-ret)}")
+            self._probe = frozenset(i for i in range(256) if buf[i])
+        return self._probe
+
+    # -- queueing --------------------------------------------------------
+
+    def sq_space(self) -> int:
+        """Free SQ slots right now."""
+        return int(lib.tu_sq_space(self._ring))
+
+    def sq_pending(self) -> int:
+        """SQEs queued but not yet consumed by the kernel."""
+        return int(lib.tu_sq_pending(self._ring))
+
+    def push(
+        self,
+        opcode: int,
+        fd: int,
+        user_data: int,
+        *,
+        addr: int = 0,
+        length: int = 0,
+        off: int = 0,
+        op_flags: int = 0,
+        sqe_flags: int = 0,
+        ioprio: int = 0,
+        buf_index: int = 0,
+        splice_fd_in: int = 0,
+        addr3: int = 0,
+    ) -> int:
+        """Queue one SQE without a syscall (unless the SQ is full). Returns its index."""
+        return self.push_sqe(
+            opcode, fd, user_data, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
+            splice_fd_in, addr3,
+        )  # fmt: skip
+
+    def push_sqe(
+        self,
+        opcode: int,
+        fd: int,
+        user_data: int,
+        addr: int,
+        length: int,
+        off: int,
+        op_flags: int,
+        sqe_flags: int,
+        ioprio: int,
+        buf_index: int,
+        splice_fd_in: int,
+        addr3: int,
+    ) -> int:
+        """``push`` with every field positional: the op core's hot path."""
+        index = lib.tu_push(
+            self._ring, opcode, sqe_flags, ioprio, fd, off, addr, length,
+            op_flags, user_data, buf_index, splice_fd_in, addr3,
+        )  # fmt: skip
+        if index < 0:
+            # Full (-EBUSY): hand the queue to the kernel, then queue again.
+            self._make_room(1)
+            index = lib.tu_push(
+                self._ring, opcode, sqe_flags, ioprio, fd, off, addr, length,
+                op_flags, user_data, buf_index, splice_fd_in, addr3,
+            )  # fmt: skip
+            if index < 0:  # pragma: no cover - _make_room guarantees a slot
+                raise RuntimeError("io_uring SQ unexpectedly full")
+        self.sqes_queued += 1
+        return int(index)
+
+    def push_poll(self, fd: int, mask: int, user_data: int, poll_flags: int = 0) -> int:
+        """Queue a ``POLL_ADD`` (the readiness hot path). Returns its index."""
+        index = lib.tu_push_poll(self._ring, fd, mask, poll_flags, user_data)
+        if index < 0:
+            self._make_room(1)
+            index = lib.tu_push_poll(self._ring, fd, mask, poll_flags, user_data)
+        self.sqes_queued += 1
+        return int(index)
+
+    def reserve(self, count: int) -> None:
+        """Make sure the next ``count`` pushes land in one submission.
+
+        Linked chains must be queued after this, so the kernel sees the
+        whole chain in the same ``io_uring_enter``.
+        """
+        if count > self.sq_entries:
+            raise ValueError(f"a chain of {count} SQEs cannot fit a ring of {self.sq_entries}")
+        self._make_room(count)
+
+    def neutralize(self, index: int, user_data: int) -> bool:
+        """Turn a still-unsubmitted SQE into a NOP. True if it was still ours."""
+        return bool(lib.tu_neutralize(self._ring, index & 0xFFFF_FFFF, user_data))
+
+    def _make_room(self, count: int) -> None:
+        while lib.tu_sq_space(self._ring) < count:
+            self.submit()
+
+    # -- submission and waiting -------------------------------------------
+
+    def submit(self) -> int:
+        """Hand every queued SQE to the kernel without waiting."""
+        while True:
+            if lib.tu_sq_pending(self._ring) == 0:
+                return 0
+            ret = lib.tu_submit(self._ring)
+            if ret >= 0:
+                return int(ret)
+            if ret == -errno.EINTR:
+                continue
+            if ret in (-errno.EBUSY, -errno.EAGAIN):
+                # The CQ is full and completions are parked in the kernel:
+                # reap into the backlog so the kernel can submit again.
+                self._reap_into_backlog()
+                self._flush_overflow()
+                continue
+            raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+
+    def wait(self, timeout: float) -> bool:
+        """Submit everything queued and wait up to ``timeout`` s for a completion.
+
+        Returns True if completions are ready, False if and only if the
+        timeout expired with nothing (a signal alone never ends the wait). A negative or
+        infinite timeout means no limit.
+        """
+        if self._backlog_ud or lib.tu_cq_ready(self._ring):
+            self.submit()
+            return True
+        if lib.tu_cq_overflowed(self._ring):
+            self._flush_overflow()
+            self.submit()
+            return True
+        if timeout == 0:
+            self.submit()
+            return bool(lib.tu_cq_ready(self._ring))
+        forever = timeout < 0 or timeout == float("inf")
+        deadline = 0.0 if forever else time.monotonic() + timeout
+        while True:
+            ns = -1 if forever else max(0, int((deadline - time.monotonic()) * 1000000000.0))
+            ret = lib.tu_submit_and_wait(self._ring, 1, ns)
+            if lib.tu_cq_ready(self._ring):
+                return True
+            if ret >= 0:
+                # Submitted something but the wait itself ended with nothing
+                # (the kernel reports the submit count, not -ETIME).
+                if not forever and time.monotonic() >= deadline:
+                    return False
+                continue
+            if ret == -errno.ETIME:
+                return False
+            if ret == -errno.EINTR:
+                # Let Python run its signal handlers; a handler that needs
+                # the loop awake writes to a wakeup fd we are polling, so the
+                # next enter returns at once with that completion.
+                if not forever and time.monotonic() >= deadline:
+                    return False  # timed out, and nothing completed
+                continue
+            if ret in (-errno.EBUSY, -errno.EAGAIN):
+                self._reap_into_backlog()
+                self._flush_overflow()
+                return True
+            raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+
+    def get_events(self, timeout: float) -> tuple[list[int], list[int], list[int]] | None:
+        """One scheduler tick: submit, wait up to ``timeout`` s, reap.
+
+        The common case is a single C call (one ``io_uring_enter`` at most).
+        Returns the completions as parallel lists (user_data, res, flags), or
+        None if and only if the timeout expired with nothing. A negative or
+        infinite timeout means no limit.
+        """
+        ring = self._ring
+        if self._backlog_ud or lib.tu_cq_overflowed(ring):
+            # Rare: completions parked by an earlier EBUSY, or an overflow.
+            return self.reap() if self.wait(timeout) else None
+        if timeout == 0:
+            ns = 0
+        elif timeout < 0 or timeout == _INF:
+            ns = -1
+        else:
+            ns = max(1, int(timeout * 1e9))
+            deadline = _monotonic() + timeout
+        batch = self._batch
+        while True:
+            n = lib.tu_get_events(ring, ns, self._ud_buf, self._res_buf, self._flags_buf, batch)
+            if n > 0:
+                uds: list[int] = ffi.unpack(self._ud_buf, n)
+                res: list[int] = ffi.unpack(self._res_buf, n)
+                flags: list[int] = ffi.unpack(self._flags_buf, n)
+                if n == batch or lib.tu_cq_overflowed(ring):
+                    more = self.reap()
+                    uds += more[0]
+                    res += more[1]
+                    flags += more[2]
+                return uds, res, flags
+            if n == 0 or n == -_EINTR or n == -_ETIME:
+                if ns == 0 or n == -_ETIME:
+                    return None
+                # The wait ended with nothing (after a signal, whose Python
+                # handler runs between our calls): go on until the deadline.
+                if ns > 0:
+                    left = deadline - _monotonic()
+                    if left <= 0:
+                        return None
+                    ns = max(1, int(left * 1e9))
+                continue
+            if n == -_EBUSY or n == -_EAGAIN:
+                self._reap_into_backlog()
+                self._flush_overflow()
+                return self.reap()
+            raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+
+    def _flush_overflow(self) -> None:
+        if lib.tu_cq_overflowed(self._ring):
+            ret = lib.tu_flush_overflow(self._ring)
+            if ret < 0 and ret not in (-errno.EINTR, -errno.EBUSY, -errno.EAGAIN, -errno.ETIME):
+                raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+
+    # -- reaping ---------------------------------------------------------
+
+    def _reap_into_backlog(self) -> None:
+        n = lib.tu_reap(self._ring, self._ud_buf, self._res_buf, self._flags_buf, self._batch)
+        if n:
+            self._backlog_ud += ffi.unpack(self._ud_buf, n)
+            self._backlog_res += ffi.unpack(self._res_buf, n)
+            self._backlog_flags += ffi.unpack(self._flags_buf, n)
+
+    def reap(self) -> tuple[list[int], list[int], list[int]]:
+        """Every completion ready now, as parallel lists (user_data, res, flags)."""
+        uds, res, flags = self._backlog_ud, self._backlog_res, self._backlog_flags
+        self._backlog_ud, self._backlog_res, self._backlog_flags = [], [], []
+        ring = self._ring
+        while True:
+            n = lib.tu_reap(ring, self._ud_buf, self._res_buf, self._flags_buf, self._batch)
+            if n == 0:
+                if lib.tu_cq_overflowed(ring):
+                    self._flush_overflow()
+                    if lib.tu_cq_ready(ring):
+                        continue
+                break
+            uds += ffi.unpack(self._ud_buf, n)
+            res += ffi.unpack(self._res_buf, n)
+            flags += ffi.unpack(self._flags_buf, n)
+        return uds, res, flags
+
+    # -- teardown ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Unmap the queues and close the ring fd. Idempotent."""
+        if not self.closed:
+            self._final_enters = int(lib.tu_enter_count(self._ring))
+            self.closed = True
+            lib.tu_destroy(self._ring)
+            self._ring = ffi.NULL

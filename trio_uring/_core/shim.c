@@ -1,0 +1,443 @@
+/* trio_uring's C shim: one io_uring instance, driven from Python through cffi.
+
+   Some facts about io_uring that the code below relies on
+   --------------------------------------------------------
+
+   io_uring_setup(entries, &params) returns an fd (always close-on-exec) and
+   fills params with the offsets of two rings inside memory we mmap from
+   that fd:
+
+   * the submission queue (SQ): a ring of indices into a separate array of
+     64-byte SQEs. We own the SQ tail; the kernel owns the head. We write an
+     SQE, store the new tail with release ordering, and the kernel consumes
+     entries up to it during io_uring_enter. We map the index array once to
+     the identity (slot i holds index i) so only the tail ever moves.
+   * the completion queue (CQ): a ring of 16-byte CQEs {user_data, res,
+     flags}. The kernel owns the tail; we own the head. We load the tail
+     with acquire ordering, copy entries out, then store the new head with
+     release ordering, which hands the slots back.
+
+   io_uring_enter(fd, to_submit, min_complete, flags, arg, argsz) both
+   submits and waits. With IORING_ENTER_EXT_ARG (5.11) arg carries a
+   relative timeout, so one system call per scheduler tick submits
+   everything queued and sleeps until a completion or the timeout (-ETIME).
+
+   With IORING_FEAT_NODROP the kernel never drops a CQE: when the CQ is full
+   it parks completions on an overflow list, sets IORING_SQ_CQ_OVERFLOW in
+   the SQ flags and may refuse to submit (-EBUSY) until we reap. The Python
+   layer (ring.py) handles that by reaping and retrying; this file just
+   reports.
+
+   Nothing here knows about Trio or Python objects: every pointer handed in
+   is kept alive by the caller (the op record) until its completion arrives.
+   Compiled with -Wall -Wextra -Werror (and under AddressSanitizer in CI). */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+
+#include "shim.h"
+
+/* Syscall numbers are the same on every architecture that uses the generic
+   table (x86_64 and aarch64 included); old libc headers may lack them. */
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#endif
+#ifndef __NR_io_uring_enter
+#define __NR_io_uring_enter 426
+#endif
+#ifndef __NR_io_uring_register
+#define __NR_io_uring_register 427
+#endif
+
+
+struct tu_ring {
+    int fd;
+    unsigned flags;
+    /* SQ ring */
+    unsigned *sq_khead, *sq_ktail, *sq_kflags, *sq_array;
+    unsigned sq_mask, sq_entries;
+    unsigned sq_tail;          /* our copy of the tail: we are its only writer */
+    struct io_uring_sqe *sqes;
+    /* CQ ring */
+    unsigned *cq_khead, *cq_ktail;
+    unsigned cq_mask, cq_entries;
+    struct io_uring_cqe *cqes;
+    /* mappings, for munmap */
+    void *sq_ring; size_t sq_ring_sz;
+    void *cq_ring; size_t cq_ring_sz;
+    void *sqe_mem; size_t sqe_mem_sz;
+    /* io_uring_enter calls made on this ring, for statistics */
+    unsigned long long enters;
+};
+
+static int tu_sys_setup(unsigned entries, struct io_uring_params *p)
+{
+    long ret = syscall(__NR_io_uring_setup, entries, p);
+    return ret < 0 ? -errno : (int)ret;
+}
+
+static int tu_sys_enter(struct tu_ring *r, unsigned to_submit, unsigned min_complete,
+                        unsigned flags, void *arg, size_t argsz)
+{
+    long ret;
+
+    r->enters++;
+    ret = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete,
+                  flags, arg, argsz);
+    return ret < 0 ? -errno : (int)ret;
+}
+
+void tu_destroy(struct tu_ring *r)
+{
+    if (r == NULL)
+        return;
+    if (r->sqe_mem && r->sqe_mem != MAP_FAILED)
+        munmap(r->sqe_mem, r->sqe_mem_sz);
+    if (r->cq_ring && r->cq_ring != MAP_FAILED && r->cq_ring != r->sq_ring)
+        munmap(r->cq_ring, r->cq_ring_sz);
+    if (r->sq_ring && r->sq_ring != MAP_FAILED)
+        munmap(r->sq_ring, r->sq_ring_sz);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+}
+
+int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
+             struct tu_ring **out, struct tu_info *info)
+{
+    struct io_uring_params p;
+    struct tu_ring *r;
+    unsigned i;
+    int fd, err;
+
+    memset(&p, 0, sizeof p);
+    p.flags = flags;
+    if (cq_entries) {
+        p.flags |= IORING_SETUP_CQSIZE;
+        p.cq_entries = cq_entries;
+    }
+    fd = tu_sys_setup(entries, &p);
+    if (fd < 0)
+        return fd;
+
+    r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    r->fd = fd;
+    r->flags = p.flags;
+
+    r->sq_ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    r->cq_ring_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        /* One mapping serves both rings: size it for the larger. */
+        if (r->cq_ring_sz > r->sq_ring_sz)
+            r->sq_ring_sz = r->cq_ring_sz;
+        r->cq_ring_sz = r->sq_ring_sz;
+    }
+    r->sq_ring = mmap(NULL, r->sq_ring_sz, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+    if (r->sq_ring == MAP_FAILED) {
+        err = -errno;
+        tu_destroy(r);
+        return err;
+    }
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        r->cq_ring = r->sq_ring;
+    } else {
+        r->cq_ring = mmap(NULL, r->cq_ring_sz, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+        if (r->cq_ring == MAP_FAILED) {
+            err = -errno;
+            tu_destroy(r);
+            return err;
+        }
+    }
+    r->sqe_mem_sz = p.sq_entries * sizeof(struct io_uring_sqe);
+    r->sqe_mem = mmap(NULL, r->sqe_mem_sz, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+    if (r->sqe_mem == MAP_FAILED) {
+        err = -errno;
+        tu_destroy(r);
+        return err;
+    }
+
+    char *sq = r->sq_ring, *cq = r->cq_ring;
+    r->sq_khead = (unsigned *)(sq + p.sq_off.head);
+    r->sq_ktail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_kflags = (unsigned *)(sq + p.sq_off.flags);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_entries = *(unsigned *)(sq + p.sq_off.ring_entries);
+    r->sqes = r->sqe_mem;
+    r->sq_tail = *r->sq_ktail;
+    for (i = 0; i < r->sq_entries; i++)
+        r->sq_array[i] = i;
+
+    r->cq_khead = (unsigned *)(cq + p.cq_off.head);
+    r->cq_ktail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
+    r->cq_entries = *(unsigned *)(cq + p.cq_off.ring_entries);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+
+    info->fd = fd;
+    info->features = p.features;
+    info->setup_flags = p.flags;
+    info->sq_entries = r->sq_entries;
+    info->cq_entries = r->cq_entries;
+    *out = r;
+    return 0;
+}
+
+int tu_probe(struct tu_ring *r, unsigned char *supported, unsigned n)
+{
+    size_t sz = sizeof(struct io_uring_probe)
+                + TU_OP_LAST * sizeof(struct io_uring_probe_op);
+    struct io_uring_probe *probe = calloc(1, sz);
+    unsigned i;
+    long ret;
+
+    if (probe == NULL)
+        return -ENOMEM;
+    ret = syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_PROBE,
+                  probe, TU_OP_LAST);
+    if (ret < 0) {
+        ret = -errno;
+        free(probe);
+        return (int)ret;
+    }
+    memset(supported, 0, n);
+    for (i = 0; i < probe->ops_len && i < TU_OP_LAST; i++) {
+        unsigned op = probe->ops[i].op;
+        if (op < n && (probe->ops[i].flags & IO_URING_OP_SUPPORTED))
+            supported[op] = 1;
+    }
+    ret = probe->last_op;
+    free(probe);
+    return (int)ret;
+}
+
+/* Slots free in the SQ right now. The kernel advances the head as it
+   consumes entries, so we read it with acquire ordering. */
+unsigned tu_sq_space(struct tu_ring *r)
+{
+    unsigned head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
+    return r->sq_entries - (r->sq_tail - head);
+}
+
+/* Entries published but not yet consumed by the kernel. */
+unsigned tu_sq_pending(struct tu_ring *r)
+{
+    unsigned head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
+    return r->sq_tail - head;
+}
+
+static struct io_uring_sqe *tu_next_sqe(struct tu_ring *r, unsigned *index)
+{
+    if (tu_sq_space(r) == 0)
+        return NULL;
+    *index = r->sq_tail;
+    return &r->sqes[r->sq_tail & r->sq_mask];
+}
+
+static void tu_publish(struct tu_ring *r)
+{
+    r->sq_tail++;
+    /* Release: the SQE's contents become visible before the new tail. */
+    __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
+}
+
+/* Write one SQE. Returns its ring index (>= 0) or -EBUSY when the SQ is
+   full; the caller then submits and tries again. */
+long long tu_push(struct tu_ring *r, uint8_t opcode, uint8_t sqe_flags,
+                  uint16_t ioprio, int32_t fd, uint64_t off, uint64_t addr,
+                  uint32_t len, uint32_t op_flags, uint64_t user_data,
+                  uint16_t buf_index, int32_t splice_fd_in, uint64_t addr3)
+{
+    unsigned index;
+    struct io_uring_sqe *sqe = tu_next_sqe(r, &index);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = opcode;
+    sqe->flags = sqe_flags;
+    sqe->ioprio = ioprio;
+    sqe->fd = fd;
+    sqe->off = off;
+    sqe->addr = addr;
+    sqe->len = len;
+    sqe->rw_flags = (__kernel_rwf_t)op_flags;
+    sqe->user_data = user_data;
+    sqe->buf_index = buf_index;
+    sqe->splice_fd_in = splice_fd_in;
+    sqe->addr3 = addr3;
+    tu_publish(r);
+    return (long long)index;
+}
+
+/* The hot path of wait_readable/wait_writable, without the generic
+   argument list. Returns the ring index or -EBUSY. */
+long long tu_push_poll(struct tu_ring *r, int32_t fd, uint32_t mask,
+                       uint32_t poll_flags, uint64_t user_data)
+{
+    unsigned index;
+    struct io_uring_sqe *sqe = tu_next_sqe(r, &index);
+
+    if (sqe == NULL)
+        return -EBUSY;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = fd;
+    sqe->len = poll_flags;
+    sqe->poll32_events = mask;
+    sqe->user_data = user_data;
+    tu_publish(r);
+    return (long long)index;
+}
+
+/* Turn a queued-but-unsubmitted SQE into a NOP so the kernel never acts on
+   it (an op cancelled before it was handed over). Only valid while the entry
+   is still ahead of the kernel's head and still carries user_data. The
+   IOSQE_IO_LINK flag is kept so a linked timeout stays attached. Returns 1
+   if neutralized, 0 if the kernel already has it. */
+int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data)
+{
+    unsigned head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
+    struct io_uring_sqe *sqe;
+    uint8_t keep;
+
+    if ((int)(index - head) < 0 || (int)(r->sq_tail - index) <= 0)
+        return 0;
+    sqe = &r->sqes[index & r->sq_mask];
+    if (sqe->user_data != user_data)
+        return 0;
+    keep = sqe->flags & IOSQE_IO_LINK;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_NOP;
+    sqe->flags = keep;
+    sqe->fd = -1;
+    sqe->user_data = user_data;
+    return 1;
+}
+
+/* Hand everything queued to the kernel without waiting. */
+int tu_submit(struct tu_ring *r)
+{
+    unsigned pending = tu_sq_pending(r);
+    if (pending == 0)
+        return 0;
+    return tu_sys_enter(r, pending, 0, 0, NULL, 0);
+}
+
+/* Submit everything queued and wait for at least wait_nr completions or
+   timeout_ns (relative; < 0 means no limit). Returns the number submitted
+   or -errno (-ETIME on timeout, -EINTR on a signal). */
+int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns)
+{
+    struct io_uring_getevents_arg arg;
+    struct __kernel_timespec ts;
+    unsigned pending = tu_sq_pending(r);
+
+    memset(&arg, 0, sizeof arg);
+    arg.sigmask_sz = _NSIG / 8;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000LL;
+        ts.tv_nsec = timeout_ns % 1000000000LL;
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+    }
+    return tu_sys_enter(r, pending, wait_nr,
+                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                        &arg, sizeof arg);
+}
+
+/* Ask the kernel to move overflowed completions into the CQ. */
+int tu_flush_overflow(struct tu_ring *r)
+{
+    struct io_uring_getevents_arg arg;
+    memset(&arg, 0, sizeof arg);
+    arg.sigmask_sz = _NSIG / 8;
+    return tu_sys_enter(r, 0, 0,
+                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                        &arg, sizeof arg);
+}
+
+unsigned tu_cq_ready(struct tu_ring *r)
+{
+    return __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE) - *r->cq_khead;
+}
+
+unsigned long long tu_enter_count(struct tu_ring *r)
+{
+    return r->enters;
+}
+
+int tu_cq_overflowed(struct tu_ring *r)
+{
+    return (__atomic_load_n(r->sq_kflags, __ATOMIC_RELAXED)
+            & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+/* Copy up to max CQEs into the caller's arrays and hand the slots back. */
+unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
+                 uint32_t *flags, unsigned max)
+{
+    unsigned head = *r->cq_khead;
+    unsigned tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE);
+    unsigned n = 0;
+
+    while (head != tail && n < max) {
+        struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
+        user_data[n] = cqe->user_data;
+        res[n] = cqe->res;
+        flags[n] = cqe->flags;
+        head++;
+        n++;
+    }
+    __atomic_store_n(r->cq_khead, head, __ATOMIC_RELEASE);
+    return n;
+}
+
+/* The scheduler tick in one call: submit what is queued, wait for a
+   completion unless one is already there (timeout_ns < 0 = no limit, 0 =
+   don't wait), then reap into the arrays. Returns the number reaped (> 0),
+   or, with nothing reaped: 0, -ETIME (the wait timed out), -EINTR (a
+   signal) or another -errno of a failed enter. */
+int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
+                  int32_t *res, uint32_t *flags, unsigned max)
+{
+    int ret = 0;
+
+    if (tu_cq_ready(r) || timeout_ns == 0) {
+        /* Nothing to wait for: submit only if there is something queued. */
+        if (tu_sq_pending(r))
+            ret = tu_submit(r);
+    } else {
+        ret = tu_submit_and_wait(r, 1, timeout_ns);
+    }
+    if (tu_cq_ready(r))
+        return (int)tu_reap(r, user_data, res, flags, max);
+    /* Nothing arrived. A wait that submitted something reports the submit
+       count even when it timed out, so a non-negative ret is ambiguous: the
+       caller checks its own deadline. */
+    return ret > 0 ? 0 : ret;
+}
+
+/* ==== trio_uring.lowlevel's helper ==== */
+int tu_ll_socket_domain(int fd)
+{
+    int domain = 0;
+    socklen_t len = sizeof domain;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+        return -errno;
+    return domain;
+}

@@ -1,0 +1,143 @@
+"""What every native socket call shares: the counters, the direct attempt, the wait.
+
+``SocketBase`` is the root of ``NativeSocket`` (``socket.py``), which adds
+the receiving (``receiving.py``) and sending (``sending.py``) calls and
+accept/connect. It subclasses Trio's own socket class
+(``trio._socket._SocketType``), so everything that is not I/O (``bind``,
+``setsockopt``, address resolution, ``repr``...) is Trio's code.
+
+How one call runs (on a run whose I/O manager is ours):
+
+1. ``checkpoint_if_cancelled()``, then the plain non-blocking system call,
+   exactly as Trio does it (``_io``). If it succeeds or fails for a reason
+   other than "would block", that is the answer, after a
+   ``cancel_shielded_checkpoint()``. Bad arguments so get the stdlib's own
+   exception, raised by the stdlib.
+2. If it would block, the same call becomes an io_uring op (``_wait``): the
+   kernel waits and performs it, and a cancel is a request the kernel
+   answers, so the result wins (see ``docs/cancellation.md``).
+
+On a run that is not ours (stock Trio, a fallback run) ``_wait`` is Trio's
+own readiness path, so a native socket works anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import socket as _stdlib_socket
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import trio
+from trio._socket import _SocketType
+from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+
+from .._core.manager import UringIOManager, running_manager
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+T = TypeVar("T")
+
+_BUSY_MESSAGE: Final = "another task is already reading / writing this fd"
+
+# Process-wide counters behind trio_uring.socket.statistics(): cheap enough
+# for every call, and they let a test prove native sockets were in use.
+COUNTS: Final = {"sockets": 0, "direct": 0, "ops": 0, "multishot_armed": 0, "multishot_accepted": 0}
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
+def _listify(items: Any) -> Any:
+    """``list(items)`` if iterable, else ``items`` unchanged for the stdlib to reject.
+
+    The stdlib call made first may consume an iterator; the op after it
+    needs the same items again. A non-iterable is passed on as it is so
+    that the exception is the stdlib's own.
+    """
+    try:
+        return list(items)
+    except TypeError:
+        return items
+
+
+def _byte_view(buffer: Any, nbytes: int) -> memoryview:
+    view = memoryview(buffer).cast("B")
+    return view[:nbytes] if nbytes else view
+
+
+class SocketBase(_SocketType):
+    """A Trio socket whose calls that have to wait become io_uring ops (see module doc)."""
+
+    def __init__(self, sock: _stdlib_socket.socket) -> None:
+        super().__init__(sock)
+        COUNTS["sockets"] += 1
+        self._reading = False
+        self._writing = False
+        # Set while this socket streams bulk data (see receiving.py): its
+        # receives that have to wait take the readiness path, which copies once.
+        self._bulk_receiver = False
+
+    async def _io(
+        self,
+        reading: bool,
+        attempt: Callable[[], T],
+        native: Callable[[UringIOManager], Awaitable[T]] | None,
+    ) -> T:
+        """Try ``attempt`` (the non-blocking stdlib call); if it would block, run ``native``.
+
+        ``native`` None (a family whose addresses we don't decode) waits for
+        readiness and retries instead, as Trio does. The attempt is Trio's
+        own first step (``_nonblocking_helper``) on any run, so which
+        manager runs is looked up only once the call has to wait.
+        """
+        await checkpoint_if_cancelled()
+        try:
+            result = attempt()
+        except BlockingIOError:
+            return await self._wait(reading, attempt, native)
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return result
+
+    async def _wait(
+        self,
+        reading: bool,
+        attempt: Callable[[], T],
+        native: Callable[[UringIOManager], Awaitable[T]] | None,
+    ) -> T:
+        """The call would block: run ``native`` as an op (or wait for readiness and retry)."""
+        mgr = running_manager()
+        if native is None or mgr is None:
+            # Trio's own second step; on a run that is not ours, always.
+            wait = trio.lowlevel.wait_readable if reading else trio.lowlevel.wait_writable
+            while True:
+                await wait(self._sock)
+                try:
+                    return attempt()
+                except BlockingIOError:
+                    pass
+        # Trio lets one task at a time wait to read and one to write on a
+        # socket (BusyResourceError otherwise); an op must keep that rule.
+        if (self._reading if reading else self._writing) is True:
+            raise trio.BusyResourceError(_BUSY_MESSAGE)
+        if reading:
+            self._reading = True
+        else:
+            self._writing = True
+        COUNTS["ops"] += 1
+        try:
+            return await native(mgr)
+        finally:
+            if reading:
+                self._reading = False
+            else:
+                self._writing = False

@@ -1,0 +1,167 @@
+"""``trio.SocketStream``'s two hot methods, lean, for streams over native sockets.
+
+Why
+---
+
+Every Trio server spends each round trip in ``SocketStream.receive_some``
+and ``SocketStream.send_all``. Trio writes both around a ``@contextmanager``
+generator that turns socket errors into stream errors, entered and left
+once per call, and ``send_all`` slices its buffer once per ``send``. That
+bookkeeping costs more user-space instructions than anything the socket
+below does: counted with callgrind (``benchmarks/bench_echo_instructions.py``,
+64 B x 50 connections), an echo round trip on native sockets took 80.7k
+instructions through Trio's two methods, 57.9k through these, and 53.7k
+once they also inlined the socket's direct attempt. On this
+workload almost every call is answered by the direct system call, so no
+choice of I/O primitive can save what this saves.
+
+What
+----
+
+``install()`` puts two functions on ``trio.SocketStream`` in place of
+Trio's ``receive_some`` and ``send_all``. For a stream whose socket is
+exactly a ``NativeSocket`` they do Trio's steps, in Trio's order, with
+Trio's exceptions, messages and causes:
+
+* ``receive_some``: ``max_bytes`` defaulted and checked (``ValueError``),
+  then ``socket.recv`` (``NativeSocket.recv``'s steps, inlined);
+* ``send_all``: ``ClosedResourceError`` after ``send_eof``; the send
+  conflict detector (``BusyResourceError``); an empty buffer is a
+  checkpoint, or ``ClosedResourceError`` on a closed socket; otherwise
+  sends (the first one's steps inlined) until every byte is sent;
+* in both, an ``OSError`` from the socket becomes ``ClosedResourceError``
+  (``EBADF``/``ENOTSOCK``, context suppressed) or ``BrokenResourceError``
+  (caused by the ``OSError``).
+
+Only the generator is gone (a ``try``/``except`` does its job), the
+first send gets the whole buffer rather than a slice of it, and each send
+is ``NativeSocket._send_rest``: a send that has to wait hands the kernel
+the whole rest of the buffer in one ``MSG_WAITALL`` op, rather than coming
+back for every partial send (in ``bench_streaming.py`` a 1 MiB
+``send_all`` took 6.4 sends on average). Any other stream (Trio's own
+sockets, a fallback run, a user's socket class) runs Trio's method,
+unchanged. Trio's own ``test_highlevel_socket.py``,
+``test_highlevel_*`` and ``test_ssl.py`` run over these in the conformance
+suite.
+
+It is installed once per process, the first time a run sets the native
+socket factory, and only if the Trio internals it mirrors are there
+(``_send_conflict_detector``, ``_closed_stream_errnos``,
+``DEFAULT_RECEIVE_SIZE``); otherwise Trio's methods stay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+from trio import _highlevel_socket as _hs
+from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+
+from .base import COUNTS
+from .socket import NativeSocket
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+_TRIO_RECEIVE_SOME: Callable[..., Awaitable[bytes]] = trio.SocketStream.receive_some
+_TRIO_SEND_ALL: Callable[..., Awaitable[None]] = trio.SocketStream.send_all
+_installed = False
+
+
+def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
+    # Trio's _translate_socket_errors_to_stream_errors, word for word; the
+    # caller raises it "from None" (closed) or "from exc" (broken).
+    if exc.errno in _hs._closed_stream_errnos:
+        return trio.ClosedResourceError("this socket was already closed")
+    return trio.BrokenResourceError(f"socket connection broken: {exc}")
+
+
+async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) -> bytes:
+    """``trio.SocketStream.receive_some``, without the per-call generator (see module doc)."""
+    sock = self.socket
+    if type(sock) is not NativeSocket:
+        return await _TRIO_RECEIVE_SOME(self, max_bytes)
+    if max_bytes is None:
+        max_bytes = _hs.DEFAULT_RECEIVE_SIZE
+    if max_bytes < 1:
+        raise ValueError("max_bytes must be >= 1")
+    try:
+        # NativeSocket.recv's direct attempt, inlined: one coroutine frame
+        # less for every resume of a stream's receive.
+        await checkpoint_if_cancelled()
+        try:
+            data: bytes = sock._sock.recv(max_bytes)
+        except BlockingIOError:
+            return await sock._recv_waiting(max_bytes, 0)
+        except BaseException:
+            await cancel_shielded_checkpoint()
+            raise
+        COUNTS["direct"] += 1
+        await cancel_shielded_checkpoint()
+        return data
+    except OSError as exc:
+        error = _stream_error(exc)
+        if isinstance(error, trio.ClosedResourceError):
+            raise error from None
+        raise error from exc
+
+
+async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview) -> None:
+    """``trio.SocketStream.send_all``, without the per-call generator (see module doc)."""
+    sock = self.socket
+    if type(sock) is not NativeSocket:
+        return await _TRIO_SEND_ALL(self, data)
+    if sock.did_shutdown_SHUT_WR:
+        raise trio.ClosedResourceError("can't send data after sending EOF")
+    with self._send_conflict_detector:
+        try:
+            with memoryview(data) as view:
+                if not view:
+                    if sock.fileno() == -1:
+                        raise trio.ClosedResourceError("socket was already closed")
+                    await trio.lowlevel.checkpoint()
+                    return None
+                total = len(view)
+                # NativeSocket._send_rest's direct attempt, inlined for the
+                # first send (usually the only one), as in receive_some.
+                await checkpoint_if_cancelled()
+                try:
+                    sent = sock._sock.send(view)
+                except BlockingIOError:
+                    sent = await sock._send_waiting(view)
+                except BaseException:
+                    await cancel_shielded_checkpoint()
+                    raise
+                else:
+                    COUNTS["direct"] += 1
+                    await cancel_shielded_checkpoint()
+                while sent < total:
+                    with view[sent:] as remaining:
+                        sent += await sock._send_rest(remaining)
+        except OSError as exc:
+            error = _stream_error(exc)
+            if isinstance(error, trio.ClosedResourceError):
+                raise error from None
+            raise error from exc
+    return None
+
+
+def _mirrors_this_trio() -> bool:
+    """Whether the Trio internals these functions mirror are present."""
+    probe: Any = trio.SocketStream.__init__
+    return (
+        isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
+        and isinstance(getattr(_hs, "DEFAULT_RECEIVE_SIZE", None), int)
+        and "_send_conflict_detector" in probe.__code__.co_names
+    )
+
+
+def install() -> bool:
+    """Put the lean methods on ``trio.SocketStream`` (idempotent). True if they are in place."""
+    global _installed
+    if not _installed and _mirrors_this_trio():
+        trio.SocketStream.receive_some = receive_some  # type: ignore[method-assign]
+        trio.SocketStream.send_all = send_all  # type: ignore[method-assign]
+        _installed = True
+    return _installed

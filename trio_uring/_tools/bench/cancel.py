@@ -1,0 +1,181 @@
+"""Mass cancellation: N tasks blocked in a receive, all cancelled at once.
+
+On stock Trio each task waits in ``trio.socket``'s ``recv`` (the poll path:
+``wait_readable`` on epoll); on trio_uring each waits in a native
+``IORING_OP_RECV`` (``trio_uring.lowlevel.recv``), whose cancellation is an
+``IORING_OP_ASYNC_CANCEL`` answered by the kernel. One cancel scope around
+all of them is cancelled, and the time until every task has finished is
+divided by N. Each measurement runs in a fresh subprocess so that its peak
+RSS (``ru_maxrss``) is its own; backends alternate, and the table reports
+medians and the ratios uring/stock (lower is better for both).
+
+Usage::
+
+    python benchmarks/bench_cancel.py [--tasks 10000] [--repeat 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import trio
+import trio.testing
+
+BACKENDS = ("stock", "uring")
+
+
+async def _measure(backend: str, tasks: int) -> dict[str, Any]:
+    socks = []
+    for _ in range(tasks):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    if backend == "uring":
+        from trio_uring import lowlevel
+
+        async def receive(s: socket.socket) -> None:
+            await lowlevel.recv(s.fileno(), 64)
+
+    else:
+        trio_socks = [trio.socket.from_stdlib_socket(s) for s in socks]
+        by_fd = {s.fileno(): t for s, t in zip(socks, trio_socks, strict=True)}
+
+        async def receive(s: socket.socket) -> None:
+            await by_fd[s.fileno()].recv(64)
+
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for s in socks:
+                nursery.start_soon(receive, s)
+            await trio.testing.wait_all_tasks_blocked()
+            started = time.perf_counter()
+            scope.cancel()
+    elapsed = time.perf_counter() - started
+    stats = trio.lowlevel.current_statistics().io_statistics
+    for s in socks:
+        s.close()
+    return {
+        "backend": backend,
+        "io_backend": stats.backend,
+        "tasks": tasks,
+        "seconds": elapsed,
+        "us_per_cancel": elapsed / tasks * 1e6,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def worker(backend: str, tasks: int) -> dict[str, Any]:
+    """One measurement in this process (called in a fresh subprocess)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = tasks + 256
+    if soft < need:
+        if hard < need:
+            raise SystemExit(f"need {need} fds, RLIMIT_NOFILE hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    if backend == "uring":
+        import trio_uring
+
+        result: dict[str, Any] = trio_uring.run(_measure, backend, tasks, fallback="raise")
+    else:
+        result = trio.run(_measure, backend, tasks)
+    if result["io_backend"] != {"uring": "io_uring", "stock": "epoll"}[backend]:
+        raise SystemExit(f"ran on {result['io_backend']}, not {backend}")
+    return result
+
+
+def run_cancel_bench(tasks: int = 10_000, repeat: int = 5) -> list[dict[str, Any]]:
+    """Measure both backends ``repeat`` times, alternating; return one summary per backend."""
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
+    for rnd in range(repeat):
+        order = BACKENDS if rnd % 2 == 0 else BACKENDS[::-1]
+        for backend in order:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "trio_uring._tools.bench.cancel",
+                    "--worker",
+                    backend,
+                    "--tasks",
+                    str(tasks),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"{backend} worker failed:\n{out.stderr}")
+            runs[backend].append(json.loads(out.stdout))
+    summary = []
+    for backend in BACKENDS:
+        us = [r["us_per_cancel"] for r in runs[backend]]
+        rss = [r["peak_rss_mib"] for r in runs[backend]]
+        summary.append(
+            {
+                "backend": backend,
+                "tasks": tasks,
+                "repeat": repeat,
+                "us_per_cancel": statistics.median(us),
+                "us_min": min(us),
+                "us_max": max(us),
+                "peak_rss_mib": statistics.median(rss),
+                "runs": runs[backend],
+            }
+        )
+    stock = summary[0]
+    for entry in summary:
+        entry["time_ratio"] = entry["us_per_cancel"] / stock["us_per_cancel"]
+        entry["rss_ratio"] = entry["peak_rss_mib"] / stock["peak_rss_mib"]
+    return summary
+
+
+def format_table(summary: list[dict[str, Any]]) -> str:
+    """The results as a fixed-width table."""
+    lines = [
+        f"{'backend':8} {'us/cancel':>10} {'min-max':>14} {'peak RSS MiB':>13} "
+        f"{'time x':>7} {'RSS x':>6}",
+    ]
+    for e in summary:
+        lines.append(
+            f"{e['backend']:8} {e['us_per_cancel']:>10.1f} "
+            f"{e['us_min']:>6.1f}-{e['us_max']:<7.1f} {e['peak_rss_mib']:>13.1f} "
+            f"{e['time_ratio']:>6.2f}x {e['rss_ratio']:>5.2f}x"
+        )
+    lines.append(
+        f"medians of {summary[0]['repeat']} runs of {summary[0]['tasks']:,} tasks per backend; "
+        "x = uring / stock (lower is better)"
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Command-line entry: run the benchmark (or, with --worker, one measurement)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tasks < 1 or args.repeat < 1:
+        parser.error("--tasks and --repeat must be positive")
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.tasks)))
+        return 0
+    summary = run_cancel_bench(args.tasks, args.repeat)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_table(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

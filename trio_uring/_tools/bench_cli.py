@@ -1,0 +1,210 @@
+"""``python -m trio_uring bench``: every benchmark, stock Trio beside trio_uring.
+
+Runs the benchmark engines of ``trio_uring._tools.bench`` with built-in defaults
+(``--quick`` for a run of about 30 seconds), shows a progress bar on stderr
+while it works, and prints one table: each workload's figure on both
+backends and their ratio, oriented so that > 1 always means trio_uring is
+better. ``--json`` prints the same as one JSON object, with every run.
+
+Exit status: 0 when every benchmark ran, 1 when one failed, 2 on a usage
+error, 3 when io_uring is unavailable here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .._core.availability import UringUnavailableError, open_ring
+from .._core.settings import Settings
+from .progress import ProgressBar
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+@attrs.frozen
+class Row:
+    """One line of the table: a figure on both backends."""
+
+    bench: str
+    metric: str
+    stock: float
+    uring: float
+    higher_is_better: bool
+
+    @property
+    def advantage(self) -> float:
+        """How many times better trio_uring is (> 1: better, < 1: worse)."""
+        if self.higher_is_better:
+            return self.uring / self.stock if self.stock else float("nan")
+        return self.stock / self.uring if self.uring else float("nan")
+
+
+def _echo(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+    from .bench.echo import run_echo_bench
+
+    cases = ([64], [50]) if quick else ([64, 4096], [50, 1000])
+    duration, warmup, repeat = (2.0, 0.5, 2) if quick else (5.0, 1.0, 3)
+    results = run_echo_bench(cases[0], cases[1], duration, warmup,
+                             ["stock", "uring-poll", "uring"], step, repeat=repeat)  # fmt: skip
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        raise RuntimeError(f"echo benchmark failed: {failed[0]['error']}")
+    rows = []
+    by_case: dict[tuple[int, int], dict[str, Any]] = {}
+    for r in results:
+        by_case.setdefault((r["size"], r["connections"]), {})[r["backend"]] = r
+    for (size, nconn), trio_ in by_case.items():
+        stock = trio_["stock"]
+        for backend, label in (("uring-poll", "poll path"), ("uring", "native sockets")):
+            name = f"echo {size} B x {nconn}c, {label}"
+            ours = trio_[backend]
+            rows.append(Row(name, "round trips/s", stock["rps"], ours["rps"], True))
+            rows.append(Row(name, "server CPU us/round trip", stock["cpu_us_per_rt"],
+                            ours["cpu_us_per_rt"], False))  # fmt: skip
+    return rows, results
+
+
+def _cancel(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+    from .bench.cancel import run_cancel_bench
+
+    step("cancellation: 10,000 blocked receives cancelled at once")
+    summary = run_cancel_bench(10_000, 2 if quick else 5)
+    stock, uring = summary
+    name = "cancel 10,000 receives"
+    return [
+        Row(name, "us per cancellation", stock["us_per_cancel"], uring["us_per_cancel"], False),
+        Row(name, "peak RSS MiB", stock["peak_rss_mib"], uring["peak_rss_mib"], False),
+    ], summary
+
+
+def _streaming(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+    from .bench.streaming import run_streaming_bench
+
+    # One stream of 1 GiB (the case issue 5 sets the bar on), then four at once.
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    repeat = 2 if quick else 5
+    for connections, mib in ((1, 256 if quick else 1024), (4, 64 if quick else 256)):
+        name = f"streaming {connections} x {mib} MiB"
+        step(f"{name} through SocketStream")
+        stock, uring = details[name] = run_streaming_bench(connections, mib, repeat)
+        rows.append(Row(name, "GiB/s", stock["gib_per_s"], uring["gib_per_s"], True))
+        rows.append(Row(name, "CPU s per GiB", stock["cpu_s_per_gib"], uring["cpu_s_per_gib"],
+                        False))  # fmt: skip
+    return rows, details
+
+
+def _files(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+    from .bench.files import run_files_bench
+
+    # The thread-based stock cases do ~5,000 reads/s: they get fewer reads.
+    if quick:
+        result = run_files_bench(reads=20_000, tasks=64, mib=32, thread_reads=3_000, step=step)
+    else:
+        result = run_files_bench(reads=200_000, tasks=64, mib=256, thread_reads=50_000, step=step)
+    rnd = result["random"]
+    name = "files 4 KiB x 64 tasks"
+    rows = [
+        Row(f"{name}, seek+read", "reads/s", rnd["a"]["reads_per_s"], rnd["c"]["reads_per_s"],
+            True),
+        Row(f"{name}, pread", "reads/s", rnd["a"]["reads_per_s"], rnd["d"]["reads_per_s"],
+            True),
+    ]  # fmt: skip
+    for size, seq in result["sequential"].items():
+        stock, uring = seq["trio.open_file"]["gb_per_s"], seq["trio_uring"]["gb_per_s"]
+        rows.append(Row(f"files sequential, {size} reads", "GB/s", stock, uring, True))
+    return rows, result
+
+
+BENCHES: dict[str, Callable[[bool, Callable[[str], None]], tuple[list[Row], Any]]] = {
+    "echo": _echo,
+    "cancel": _cancel,
+    "streaming": _streaming,
+    "files": _files,
+}
+
+
+def format_table(rows: list[Row]) -> str:
+    """The closing table."""
+    head = f"{'benchmark':34} {'metric':26} {'stock':>12} {'trio_uring':>12} {'uring is':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        adv = r.advantage
+        verdict = f"{adv:.2f}x" + (" better" if adv >= 1 else " worse")
+        lines.append(
+            f"{r.bench:34} {r.metric:26} {r.stock:>12,.2f} {r.uring:>12,.2f} {verdict:>10}"
+        )
+    lines.append("ratios are oriented so that > 1.00x means trio_uring does better")
+    return "\n".join(lines)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Handler of the ``bench`` subcommand."""
+    names = list(BENCHES) if args.only is None else args.only.split(",")
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown or not names:
+        print(f"trio_uring bench: --only takes names from {','.join(BENCHES)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        open_ring(Settings(fallback="raise")).close()
+    except UringUnavailableError as exc:
+        print(f"trio_uring bench: io_uring is unavailable: {exc.cause}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    bar = ProgressBar(len(names))
+    rows: list[Row] = []
+    details: dict[str, Any] = {}
+    status = EXIT_OK
+    for done, name in enumerate(names):
+
+        def step(text: str, done: int = done) -> None:
+            bar.update(done, text)
+
+        try:
+            new_rows, details[name] = BENCHES[name](args.quick, step)
+        except Exception as exc:  # one failed benchmark must not hide the others
+            bar.update(done, f"{name} FAILED")
+            print(f"\ntrio_uring bench: {name} failed: {exc}", file=sys.stderr)
+            details[name] = {"error": str(exc)}
+            status = EXIT_FAILED
+            continue
+        rows += new_rows
+        bar.update(done + 1, f"{name} done")
+    bar.close()
+    if args.json:
+        out = {"rows": [{**attrs.asdict(r), "advantage": r.advantage} for r in rows],
+               "details": details, "quick": args.quick}  # fmt: skip
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print(format_table(rows))
+    return status
+
+
+def add_bench_command(commands: Any) -> None:
+    """Register ``bench`` on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "bench",
+        help="benchmarks: stock Trio beside trio_uring, with ratios",
+        description=(
+            "Run the benchmarks (TCP echo with a C load generator, mass cancellation, "
+            "bulk streaming, file reads) on stock Trio and on trio_uring in one run, "
+            "interleaved, and "
+            "print a table of figures and ratios."
+        ),
+        epilog=(
+            "exit status: 0 if every benchmark ran, 1 if one failed, 2 on a usage error, "
+            "3 if io_uring is unavailable"
+        ),
+    )
+    parser.add_argument("--quick", action="store_true", help="about 30 seconds in all")
+    parser.add_argument("--only", default=None, help=f"subset of {','.join(BENCHES)}")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=bench_command)
