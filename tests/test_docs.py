@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +23,41 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     html = (tmp_path / "html" / "api.html").read_text(encoding="utf-8")
     # autodoc really ran: a docstring of ours is in the page.
     assert "Drop-in for" in html
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "trio_uring"
+ARCHITECTURE = DOCS / "architecture.md"
+_LAYERS = "_core|_files|_sockets|lowlevel|_integrations|_tools"
+_LAYER_PATH = re.compile(rf"`((?:{_LAYERS})/[\w/]*\.(?:py|c|h))`")
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    named = set(_LAYER_PATH.findall(text))
+    assert len(named) > 10, "the page no longer names modules by path"
+    missing = sorted(p for p in named if not (PACKAGE / p).is_file())
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+    # The core's table names its modules bare, as the rows of one folder.
+    table = _section(text, "## `_core`, module by module")
+    bare = set(re.findall(r"`(\w+\.(?:py|c|h))`", table))
+    assert "manager.py" in bare
+    missing = sorted(m for m in bare if not (PACKAGE / "_core" / m).is_file())
+    assert not missing, f"the core's table names modules that do not exist: {missing}"
+    # And it names every module the core has.
+    present = {p.name for p in (PACKAGE / "_core").iterdir() if p.suffix in (".py", ".c", ".h")}
+    unnamed = sorted(present - bare - {"__init__.py"})
+    assert not unnamed, f"the core's table leaves out: {unnamed}"
+
+
+def test_architecture_draws_every_layer_as_a_folder() -> None:
+    drawing = ARCHITECTURE.read_text(encoding="utf-8").split("```text", 1)[1].split("```", 1)[0]
+    drawn = set(re.findall(r"\b(_?[a-z]+)/ ", drawing))
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert drawn == folders, f"drawn {sorted(drawn)}, folders {sorted(folders)}"
