@@ -46,7 +46,7 @@ class SocketStatistics:
     direct: int
     """Calls answered by the non-blocking system call tried first (no wait)."""
     ops: int
-    """Calls that waited as an io_uring op (``connect`` always does)."""
+    """Calls that waited as an io_uring op."""
     multishot_armed: int
     """Multishot accepts started (one serves many connections)."""
     multishot_accepted: int

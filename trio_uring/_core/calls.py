@@ -55,12 +55,17 @@ async def call(
     splice_fd_in: int = 0,
     *,
     retry_eintr: bool = True,
+    resubmittable: bool = True,
 ) -> int:
-    """``manager.perform`` retried on ``-EINTR``; every ``Pinned`` in ``pins`` released after."""
+    """``manager.perform`` retried on ``-EINTR``; every ``Pinned`` in ``pins`` released after.
+
+    ``retry_eintr=False`` and ``resubmittable=False`` are for ops that must
+    not be done twice (``close``; ``connect``, see ``UringIOManager.perform``).
+    """
     try:
         while True:
             res = await manager.perform(opcode, fd, pins, addr, length, off, op_flags, 0, 0,
-                                        splice_fd_in)  # fmt: skip
+                                        splice_fd_in, resubmittable=resubmittable)  # fmt: skip
             if res != _EINTR or not retry_eintr:
                 return res
     finally:

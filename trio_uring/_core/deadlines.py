@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Final
 
 from .compat import trio_run_module
 
@@ -42,13 +42,24 @@ def kernel_clock_offset() -> float | None:
     return float(clock.offset)
 
 
-def deadline_ns(deadline: float, offset: float) -> int:
+# Kernel timers are armed only for deadlines before this CLOCK_MONOTONIC
+# second (68 years of uptime): a finite but huge deadline (now + 1e19, as
+# code that means "never" writes) would overflow the timespec, and a timer
+# that far away never fires anyway; Trio's own clock still honours it.
+MAX_TIMER_SECONDS: Final = 2**31
+
+
+def deadline_ns(deadline: float, offset: float) -> int | None:
     """The kernel ``CLOCK_MONOTONIC`` nanosecond at which Trio's ``deadline`` falls.
 
     Rounded up, so the kernel timer never fires before Trio would see the
-    deadline as passed.
+    deadline as passed. None for a deadline too far away for a kernel
+    timer (past ``MAX_TIMER_SECONDS``), or not a number at all.
     """
-    return math.ceil((deadline - offset) * 1e9)
+    seconds = deadline - offset
+    if not -MAX_TIMER_SECONDS < seconds < MAX_TIMER_SECONDS:  # also False for NaN
+        return None
+    return math.ceil(seconds * 1e9)
 
 
 def make_timespec(ns: int) -> Any:

@@ -51,11 +51,13 @@ class InFlight:
         if not self._ring.neutralize(op.index, op.user_data):
             self._queue_cancel(op.user_data)
 
-    def _queue_cancel(self, target_ud: int) -> None:
+    def _queue_cancel(self, target_ud: int) -> int:
+        """Queue an ``ASYNC_CANCEL`` of ``target_ud``; return the cancel's own ``user_data``."""
         ring = self._ring
         ud = ring.next_user_data()
         self._ops[ud] = Op(ud, _ops.INTERNAL, -1, _ASYNC_CANCEL, None)
         ring.push(_ASYNC_CANCEL, -1, ud, addr=target_ud)
+        return ud
 
     def _request_cancel(self, op: Op) -> None:
         """A Trio cancel of a task parked on native ``op``: ask the kernel (counted)."""
@@ -64,11 +66,14 @@ class InFlight:
 
     # Hooks the manager's process_events calls, by op kind; each job's class
     # defines its own.
-    def _complete_poll(self, op: Op, res: int) -> None:
+    def _complete_poll(self, op: Op, res: int, cqe_flags: int) -> None:
         raise NotImplementedError
 
     def _complete_native(self, op: Op, res: int) -> None:
         raise NotImplementedError
 
     def _cancel_native_on_fd(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def _close_polls_on_fd(self, fd: int) -> None:
         raise NotImplementedError

@@ -36,6 +36,7 @@ import contextlib
 import errno
 import os
 import select
+import time
 from typing import Any, Final
 
 from . import ops as _ops
@@ -44,7 +45,7 @@ from .availability import open_ring
 from .multishot import Multishot
 from .native import NativeOps
 from .ops import Op
-from .polling import Polling
+from .polling import POLL_ADD_MULTI, Polling
 from .settings import Settings, current_settings
 from .statistics import UringStatistics
 
@@ -52,7 +53,6 @@ _POLL_ADD: Final = OP["POLL_ADD"]
 _ASYNC_CANCEL: Final = OP["ASYNC_CANCEL"]
 _LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
 _POLLIN: Final = select.POLLIN
-_POLL_ADD_MULTI: Final = 1  # IORING_POLL_ADD_MULTI, 5.13
 _NATIVE: Final = _ops.NATIVE
 _POLL_READ: Final = _ops.POLL_READ
 _POLL_WRITE: Final = _ops.POLL_WRITE
@@ -61,9 +61,14 @@ _WAKEUP: Final = _ops.WAKEUP
 
 EventResult = tuple[()] | tuple[list[int], list[int], list[int]]
 
-# Op tables whose drain was interrupted at close(): kept alive for the life of
-# the process, because the kernel may still write into what they pin.
+# Op tables whose drain was interrupted or timed out at close(): kept alive
+# for the life of the process, because the kernel may still write into what
+# they pin.
 _UNREAPED: list[dict[int, Op]] = []
+# How long close() waits for the kernel to give back the ops it still holds
+# before it leaks them instead: closing a manager is bounded, whatever state
+# the run was left in.
+DRAIN_TIMEOUT: Final = 5.0
 
 __all__ = ["UringIOManager", "UringStatistics", "running_manager"]
 
@@ -104,6 +109,7 @@ class UringIOManager(Polling, NativeOps, Multishot):
         self._init_in_flight()
         self._init_polling()
         self._init_native()
+        self._init_multishot()
         try:
             self._wakeup_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         except BaseException:
@@ -171,7 +177,7 @@ class UringIOManager(Polling, NativeOps, Multishot):
             if kind == _NATIVE:
                 self._complete_native(op, res)
             elif kind in (_POLL_READ, _POLL_WRITE):
-                self._complete_poll(op, res)
+                self._complete_poll(op, res, cqe_flags)
             elif kind == _MULTISHOT:
                 op.pins[1](res, bool(cqe_flags & CQE_F_MORE))
             elif kind == _WAKEUP:
@@ -186,8 +192,9 @@ class UringIOManager(Polling, NativeOps, Multishot):
     def close(self) -> None:
         """Cancel and reap every op in flight, then release the ring.
 
-        Does not return while the kernel may still write into memory an op
-        pins: ops that cannot be cancelled once started are waited for.
+        Ops that cannot be cancelled once started are waited for, up to
+        ``DRAIN_TIMEOUT`` seconds; whatever the kernel still holds then is
+        leaked (kept referenced for the life of the process), never freed.
         """
         if self._closed:
             return
@@ -197,8 +204,9 @@ class UringIOManager(Polling, NativeOps, Multishot):
         finally:
             if self._ops:
                 # The drain was interrupted (KeyboardInterrupt, an enter
-                # error): the kernel may still write into what these ops pin.
-                # Leaking them is safe; freeing them is a use-after-free.
+                # error) or timed out: the kernel may still write into what
+                # these ops pin. Leaking them is safe; freeing them is a
+                # use-after-free.
                 _UNREAPED.append(self._ops)
             self._ops = {}
             self._native_by_fd.clear()
@@ -224,7 +232,7 @@ class UringIOManager(Polling, NativeOps, Multishot):
         ring = self._ring
         ud = ring.next_user_data()
         op = Op(ud, _ops.WAKEUP, self._wakeup_fd, _POLL_ADD, None)
-        op.index = ring.push_poll(self._wakeup_fd, _POLLIN, ud, _POLL_ADD_MULTI)
+        op.index = ring.push_poll(self._wakeup_fd, _POLLIN, ud, POLL_ADD_MULTI)
         self._ops[ud] = op
 
     def _drain_wakeup(self) -> None:
@@ -232,30 +240,49 @@ class UringIOManager(Polling, NativeOps, Multishot):
             os.eventfd_read(self._wakeup_fd)
 
     def _drain_all(self) -> None:
-        """Cancel everything the kernel holds and reap until nothing is left."""
+        """Cancel everything the kernel holds and reap until nothing is left, or time is up.
+
+        Wake nobody: the run is over. Each op gets its own ASYNC_CANCEL by
+        user_data (5.5+, unlike CANCEL_ANY's 5.19), sent again every second
+        while ops linger: an op the kernel cannot cancel once started (a
+        disk read in flight) finishes on its own and is reaped then.
+
+        A cancel answered ``-ENOENT`` proves the kernel holds no op with
+        that user_data: it completed, and its CQE was reaped but never
+        processed (a run abandoned between get_events and process_events,
+        e.g. by an exception from a signal handler), or it never reached the
+        kernel. Nothing of it is in flight, so its record is retired then.
+
+        And the drain is bounded (``DRAIN_TIMEOUT``): what is still in the
+        table after that is left to ``close()``, which leaks it for the life
+        of the process rather than free memory the kernel may still write.
+        """
         ring = self._ring
         ops = self._ops
         if not ops:
             return
-        # Wake nobody: the run is over. Each op gets its own ASYNC_CANCEL by
-        # user_data (5.5+, unlike CANCEL_ANY's 5.19). The requests are sent
-        # again every second while ops linger: an op the kernel cannot cancel
-        # once started (a disk read in flight) finishes on its own and is
-        # reaped then. We never give up early, since unmapping while the
-        # kernel holds a pin is a use-after-free.
+        cancel_of: dict[int, int] = {}  # ASYNC_CANCEL's user_data -> its target's
+        give_up = time.monotonic() + DRAIN_TIMEOUT
         rounds = 0
-        while ops:
+        while ops and time.monotonic() < give_up:
             if rounds % 20 == 0:
                 for ud in [ud for ud, op in ops.items() if op.opcode != _ASYNC_CANCEL]:
-                    self._queue_cancel(ud)
+                    cancel_of[self._queue_cancel(ud)] = ud
             rounds += 1
             ring.wait(0.05)
             uds, results, flags = ring.reap()
             for ud, res, cqe_flags in zip(uds, results, flags, strict=True):
                 more = bool(cqe_flags & CQE_F_MORE)
                 op = ops.get(ud) if more else ops.pop(ud, None)
-                if op is not None and op.kind == _ops.MULTISHOT:
+                if op is None:
+                    continue
+                if op.kind == _MULTISHOT:
                     # A multishot CQE reaped at close still carries a result
                     # its consumer owns (an accepted fd): hand it over, so
                     # the consumer can close it rather than leak it.
                     op.pins[1](res, more)
+                target = cancel_of.pop(ud, None)
+                if target is not None and res == -errno.ENOENT:
+                    lost = ops.pop(target, None)
+                    if lost is not None and lost.kind == _MULTISHOT:
+                        lost.pins[1](-errno.ECANCELED, False)

@@ -12,18 +12,32 @@ CQE without ``F_MORE``.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, Final
+
+import trio
 
 from . import ops as _ops
+from .abi import OP
 from .inflight import InFlight
 from .ops import Op
+from .parking import Waiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+_POLL_ADD: Final = OP["POLL_ADD"]
+_POLL_ADD_MULTI: Final = 1  # IORING_POLL_ADD_MULTI (5.13)
+
 
 class Multishot(InFlight):
     """The manager's multishot ops (see module doc)."""
+
+    def _init_multishot(self) -> None:
+        # fd -> the waiters of poll_until on it, each woken with an error
+        # by notify_closing (a poll holds the file, so closing the fd alone
+        # would never complete it).
+        self._polls_on_fd: dict[int, list[Callable[[BaseException], None]]] = {}
 
     def start_multishot(
         self,
@@ -73,3 +87,62 @@ class Multishot(InFlight):
             consumer(-errno.ECANCELED, False)
         else:
             self._queue_cancel(op.user_data)
+
+    async def poll_until(self, fd: int, mask: int, wanted: int) -> int:
+        """Wait until a poll of ``fd`` for ``mask`` reports a bit of ``wanted``; return those bits.
+
+        For a wait whose one-shot poll completed with only bits nobody asked
+        for (``POLLRDHUP``, which io_uring reports to every poll and which
+        stays set): a multishot poll reports the state at arming once, then
+        only new wakeups, so it never spins. Cancelling the wait cancels the
+        poll (a poll consumes nothing). ``notify_closing`` on ``fd`` ends it
+        with ``trio.ClosedResourceError``; a failed poll raises ``OSError``.
+        """
+        waiter = Waiter()
+        outcome: list[int | BaseException] = []
+        current: list[Op] = []
+
+        def consume(res: int, more: bool) -> None:
+            if not more:
+                current.clear()
+            if outcome:
+                return
+            if (res >= 0 and res & wanted) or (res < 0 and res != -errno.ECANCELED):
+                outcome.append(res)
+                waiter.wake()
+            elif not more and not self._closed:
+                arm()  # ended with nothing we want (CQ overflow ends multishots): again
+
+        def closing(exc: BaseException) -> None:
+            if not outcome:
+                outcome.append(exc)
+                waiter.wake()
+
+        def arm() -> None:
+            current.append(self.start_multishot(
+                _POLL_ADD, fd, None, consume, length=_POLL_ADD_MULTI, op_flags=mask
+            ))  # fmt: skip
+
+        hooks = self._polls_on_fd.setdefault(fd, [])
+        hooks.append(closing)
+        arm()
+        try:
+            while not outcome:
+                await waiter.wait()
+        finally:
+            hooks.remove(closing)
+            if not hooks:
+                del self._polls_on_fd[fd]
+            for op in current:
+                self.cancel_multishot(op)
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        if result < 0:
+            raise OSError(-result, os.strerror(-result))
+        return result & wanted
+
+    def _close_polls_on_fd(self, fd: int) -> None:
+        """``notify_closing``: every ``poll_until`` on ``fd`` ends with ``ClosedResourceError``."""
+        for closing in list(self._polls_on_fd.get(fd, ())):
+            closing(trio.ClosedResourceError("another task closed this fd"))

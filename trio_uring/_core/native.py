@@ -83,6 +83,8 @@ class NativeOps(InFlight):
         buf_index: int = 0,
         splice_fd_in: int = 0,
         addr3: int = 0,
+        *,
+        resubmittable: bool = True,
     ) -> int:
         """Run one native op for the current task; return its CQE's ``res``.
 
@@ -95,6 +97,13 @@ class NativeOps(InFlight):
         timer fires while Trio has not cancelled the task (the deadline moved
         later), the op did nothing and is submitted again.
 
+        Whether an op may be submitted again is its own property:
+        ``resubmittable=False`` (a connect, which a cancel can leave half
+        done: the next one would fail ``EALREADY``) links no kernel timer;
+        Trio's deadline then cancels it through ``ASYNC_CANCEL``, as any
+        other cancel. Nor is a timer linked on a ring too small to hold an
+        op and its timer together (one SQ entry).
+
         A negative result is ``-errno``; turning it into the exception the
         stdlib call would raise is the caller's job.
         """
@@ -104,7 +113,11 @@ class NativeOps(InFlight):
             self._clock_offset = _deadlines.kernel_clock_offset()
             self._deadlines = _deadlines.deadline_registry()
         registry = self._deadlines
-        if self._clock_offset is None or (registry is not None and not registry._active):
+        if (
+            self._clock_offset is None
+            or (registry is not None and not registry._active)
+            or not resubmittable
+        ):
             # The common case, kept short (it is every op's cost): no kernel
             # timer can apply, so one SQE and one wait.
             op = self._queue_native(
@@ -118,14 +131,14 @@ class NativeOps(InFlight):
             timeout_ts = None
             kernel_deadline = 0
             offset = self._clock_offset
-            if offset is not None:
+            if offset is not None and self._ring.sq_entries >= 2:
                 deadline = trio.current_effective_deadline()
-                if deadline != _INF:
-                    kernel_deadline = _deadlines.deadline_ns(deadline, offset)
-                    # A deadline already past needs no timer: Trio cancels
-                    # the task at this tick anyway.
-                    if kernel_deadline > time.monotonic_ns():
-                        timeout_ts = _deadlines.make_timespec(kernel_deadline)
+                at = None if deadline == _INF else _deadlines.deadline_ns(deadline, offset)
+                # A deadline already past needs no timer: Trio cancels the
+                # task at this tick anyway. Nor does one too far away.
+                if at is not None and at > time.monotonic_ns():
+                    kernel_deadline = at
+                    timeout_ts = _deadlines.make_timespec(kernel_deadline)
             op = self.prepare(
                 opcode, fd, pins, addr=addr, length=length, off=off, op_flags=op_flags,
                 ioprio=ioprio, buf_index=buf_index, splice_fd_in=splice_fd_in, addr3=addr3,

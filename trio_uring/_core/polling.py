@@ -11,6 +11,12 @@ at most once.
 io_uring reports ``POLLRDHUP`` to every poll, whatever was asked: a peer's
 shutdown completes a ``POLLOUT`` request too. epoll would not wake a writer
 for it, so such a completion is answered with a fresh poll, not a wakeup.
+But ``POLLRDHUP`` stays set once the peer has shut down, and a fresh
+one-shot poll would complete at once again, forever: the loop would spin.
+So the fresh poll is a *multishot* one (``IORING_POLL_ADD_MULTI``): its
+first CQE reports the state at arming (``POLLRDHUP`` again, ignored), and
+after that it completes only on a new wakeup of the socket, such as room
+in the send buffer. Once it wakes its writer it is cancelled.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from . import ops as _ops
-from .abi import OP
+from .abi import CQE_F_MORE, OP
 from .inflight import InFlight
 from .ops import Op
 from .parking import current_task, park, poll_abort, wake, wake_error
@@ -42,6 +48,7 @@ _WAKES_READER: Final = (
     | select.POLLRDHUP
 )  # fmt: skip
 _WAKES_WRITER: Final = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
+POLL_ADD_MULTI: Final = 1  # IORING_POLL_ADD_MULTI (5.13): the poll stays armed
 
 
 def fileno(fd: int | HasFileno) -> int:
@@ -90,34 +97,40 @@ class Polling(InFlight):
         waiters[fd] = op
         await park(poll_abort(waiters, fd, self._orphan))
 
-    def _complete_poll(self, op: Op, res: int) -> None:
+    def _complete_poll(self, op: Op, res: int, cqe_flags: int) -> None:
         """A poll's CQE (``process_events``): wake its task, or poll again."""
         task = op.task
         if task is None:
             return  # orphaned: its task was cancelled or closed out
         reading = op.kind == _ops.POLL_READ
         waiters = self._readers if reading else self._writers
+        armed = cqe_flags & CQE_F_MORE
         if res >= 0 and not res & (_WAKES_READER if reading else _WAKES_WRITER):
             # Only bits epoll would not have reported (POLLRDHUP to a
-            # writer): nothing to wake for.
-            self._repoll(op, waiters)
+            # writer): nothing to wake for. A multishot poll is still
+            # armed; a one-shot one is replaced by a multishot one.
+            if not armed:
+                self._repoll(op, waiters)
             return
         op.task = None
         if waiters.get(op.fd) is op:
             del waiters[op.fd]
+        if armed:
+            self._orphan(op)  # the multishot re-poll has done its job
         if res < 0:
             wake_error(task, OSError(-res, os.strerror(-res)))
         else:
             wake(task)
 
     def _repoll(self, op: Op, waiters: dict[int, Op]) -> None:
-        # Same task, same fd, a fresh request. The old record is retired (its
-        # CQE just arrived); the abort callback finds the new one in waiters.
+        # Same task, same fd, a fresh multishot request (see the module
+        # doc). The old record is retired (its final CQE just arrived); the
+        # abort callback finds the new one in waiters.
         ring = self._ring
         ud = ring.next_user_data()
         new = Op(ud, op.kind, op.fd, _POLL_ADD, op.task)
         mask = _POLLIN if op.kind == _ops.POLL_READ else _POLLOUT
-        new.index = ring.push_poll(op.fd, mask, ud)
+        new.index = ring.push_poll(op.fd, mask, ud, POLL_ADD_MULTI)
         op.task = None
         self._ops[ud] = new
         waiters[op.fd] = new
@@ -147,5 +160,6 @@ class Polling(InFlight):
             elif task is not None:
                 wake_error(task, copy.copy(exc))
         self._cancel_native_on_fd(fd)
+        self._close_polls_on_fd(fd)
         if raise_at_end:
             raise exc

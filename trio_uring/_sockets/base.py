@@ -66,9 +66,42 @@ def _listify(items: Any) -> Any:
         return items
 
 
-def _byte_view(buffer: Any, nbytes: int) -> memoryview:
-    view = memoryview(buffer).cast("B")
-    return view[:nbytes] if nbytes else view
+class ByteViews:
+    """Flat byte views of a caller's buffers, and every view made on the way to them.
+
+    The kernel writes through the last view of each; ``release()`` (once the
+    op's own CQE has arrived) drops them all. Otherwise a view left in a
+    frame kept alive by a traceback (a cancelled receive's ``Cancelled``)
+    would hold an export on the caller's ``bytearray``, which could then
+    not be resized for as long as the traceback lives (stock Trio leaves it
+    free).
+    """
+
+    __slots__ = ("_made", "views")
+
+    def __init__(self, buffers: Any, nbytes: int = 0) -> None:
+        self._made: list[memoryview] = []
+        self.views: list[memoryview] = []
+        try:
+            for buffer in buffers:
+                whole = memoryview(buffer)
+                self._made.append(whole)
+                flat = whole.cast("B")
+                self._made.append(flat)
+                if nbytes:
+                    flat = flat[:nbytes]
+                    self._made.append(flat)
+                self.views.append(flat)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Drop every view (newest first: a slice before what it slices)."""
+        made, self._made = self._made, []
+        self.views = []
+        for view in reversed(made):
+            view.release()
 
 
 class SocketBase(_SocketType):

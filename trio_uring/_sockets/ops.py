@@ -38,7 +38,6 @@ _SEND: Final = OP["SEND"]
 _RECVMSG: Final = OP["RECVMSG"]
 _SENDMSG: Final = OP["SENDMSG"]
 _ACCEPT: Final = OP["ACCEPT"]
-_CONNECT: Final = OP["CONNECT"]
 
 SOCKADDR_SIZE: Final = SOCKADDR_STORAGE_SIZE
 ACCEPT_FLAGS: Final = socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
@@ -242,13 +241,6 @@ async def accept(mgr: UringIOManager, fd: int) -> tuple[int, bytes, int]:
 
     newfd = await _retrying(mgr, fd, True, submit)
     return newfd, bytes(ffi.buffer(name, SOCKADDR_SIZE)), int(namelen[0])
-
-
-async def connect(mgr: UringIOManager, fd: int, sockaddr: bytes) -> int:
-    """``IORING_OP_CONNECT``; the raw result (0 or ``-errno``): the caller words the error."""
-    ffi = _ffi()
-    name = ffi.new("char[]", sockaddr)
-    return await mgr.perform(_CONNECT, fd, name, addr=_address_of(name), off=len(sockaddr))
 
 
 def natively_decodable(family: int) -> bool:

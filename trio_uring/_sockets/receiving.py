@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from . import ops
-from .base import COUNTS, SocketBase, _byte_view, _listify
+from .base import COUNTS, ByteViews, SocketBase, _listify
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -79,8 +79,11 @@ class Receiving(SocketBase):
         """Like :meth:`socket.socket.recv_into`, but async (``IORING_OP_RECV``)."""
 
         async def native(mgr: UringIOManager) -> int:
-            view = _byte_view(buffer, nbytes)
-            return await ops.recv_into(mgr, self._sock.fileno(), view, flags)
+            views = ByteViews((buffer,), nbytes)
+            try:
+                return await ops.recv_into(mgr, self._sock.fileno(), views.views[0], flags)
+            finally:
+                views.release()  # after the op's CQE: perform returns no sooner
 
         return await self._io(True, lambda: self._sock.recv_into(buffer, nbytes, flags), native)
 
@@ -107,8 +110,13 @@ class Receiving(SocketBase):
         """Like :meth:`socket.socket.recvfrom_into`, but async (``IORING_OP_RECVMSG``)."""
 
         async def native(mgr: UringIOManager) -> tuple[int, Any]:
-            view = _byte_view(buffer, nbytes)
-            n, _, _, addr = await ops.recvmsg_into(mgr, self._sock.fileno(), [view], 0, flags)
+            views = ByteViews((buffer,), nbytes)
+            try:
+                n, _, _, addr = await ops.recvmsg_into(
+                    mgr, self._sock.fileno(), views.views, 0, flags
+                )
+            finally:
+                views.release()
             return n, addr
 
         attempt = lambda: self._sock.recvfrom_into(buffer, nbytes, flags)  # noqa: E731
@@ -139,8 +147,13 @@ class Receiving(SocketBase):
         items = _listify(buffers)
 
         async def native(mgr: UringIOManager) -> tuple[int, _Ancdata, int, Any]:
-            views = [memoryview(b).cast("B") for b in items]
-            return await ops.recvmsg_into(mgr, self._sock.fileno(), views, ancbufsize, flags)
+            views = ByteViews(items)
+            try:
+                return await ops.recvmsg_into(
+                    mgr, self._sock.fileno(), views.views, ancbufsize, flags
+                )
+            finally:
+                views.release()
 
         attempt = lambda: self._sock.recvmsg_into(items, ancbufsize, flags)  # noqa: E731
         return await self._io(True, attempt, native if self._decodable() else None)

@@ -20,9 +20,9 @@ How one call runs (on a run whose I/O manager is ours):
    the kernel waits and performs it, and a cancel is a request the kernel
    answers, so the result wins (see ``docs/cancellation.md``).
 
-``connect`` is always an op (``IORING_OP_CONNECT``): there is no useful
-synchronous attempt, a non-blocking connect only starts the handshake.
-``accept`` on a listener that has to wait arms one multishot accept
+``connect`` is Trio's own: the non-blocking ``connect(2)``, then a wait for
+writability (a ``POLL_ADD`` on io_uring), then ``SO_ERROR``. ``accept`` on a
+listener that has to wait arms one multishot accept
 (``IORING_ACCEPT_MULTISHOT``): the kernel then accepts every connection as
 it comes into a backlog this socket owns (see ``Acceptor``).
 
@@ -32,8 +32,6 @@ Trio's own readiness path, so a ``NativeSocket`` works anywhere.
 
 from __future__ import annotations
 
-import errno
-import os
 import socket as _stdlib_socket
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
@@ -55,12 +53,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 _ACCEPT: Final = OP["ACCEPT"]
-# Errors a non-blocking TCP connect reports later, through SO_ERROR: Trio
-# words those "Error connecting to <address>: ...", and so do we.
-_ASYNC_CONNECT_ERRNOS: Final = frozenset(
-    {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ECONNRESET,
-     errno.ECONNABORTED, errno.ENETUNREACH}
-)  # fmt: skip
 
 # Private switch for tests and benchmarks: False makes accept single-shot.
 _multishot_accept = True
@@ -205,38 +197,13 @@ class NativeSocket(Receiving, Sending):
             native = single
         return await self._io(True, attempt, native)
 
-    async def connect(self, address: Any) -> None:
-        """Like :meth:`socket.socket.connect`, but async (``IORING_OP_CONNECT``).
-
-        As with Trio's socket, a connect cancelled before it completed
-        closes the socket (its state is unknown). One that completed
-        despite the cancel leaves it connected: the result wins.
-        """
-        mgr = running_manager()
-        if mgr is None:
-            return await super().connect(address)
-        try:
-            resolved = await self._resolve_address_nocp(address, local=False)
-        except trio.Cancelled:
-            self._sock.close()
-            raise
-        sockaddr = _sa.encode_resolved(self._sock.family, resolved)
-        if sockaddr is None:
-            # A family or form we don't encode: Trio's own path.
-            return await super().connect(resolved)
-        COUNTS["ops"] += 1
-        try:
-            res = await ops.connect(mgr, self._sock.fileno(), sockaddr)
-        except trio.Cancelled:
-            self._sock.close()
-            raise
-        if res < 0:
-            err = -res
-            if err in _ASYNC_CONNECT_ERRNOS and self._sock.family != _stdlib_socket.AF_UNIX:
-                # Trio's wording for a failure reported after EINPROGRESS.
-                raise OSError(err, f"Error connecting to {resolved!r}: {os.strerror(err)}")
-            raise OSError(err, os.strerror(err))
-        return None
+    # connect is Trio's own (inherited): the non-blocking connect(2) first,
+    # so that code wrapping or patching the stdlib socket sees the calls it
+    # sees on stock Trio, then, while the handshake runs, a wait for
+    # writability (one POLL_ADD on io_uring, which consumes nothing, so a
+    # cancel or a moved deadline is exact), then SO_ERROR. An
+    # IORING_OP_CONNECT would save no system call, and could not be redone
+    # after a cancel (the second one fails EALREADY).
 
 
 def _unknown_address(family: int) -> Any:

@@ -30,21 +30,24 @@ async def poll(fd: FileDescriptor, events: int) -> int:
     ``POLLERR``, ``POLLHUP`` and ``POLLNVAL`` are reported even when not
     asked for; other bits the kernel adds unasked (io_uring reports
     ``POLLRDHUP`` to any request) are masked off, and a wakeup with nothing
-    left is waited out.
+    left is waited out, on a multishot poll (Linux 5.13+), so that such a
+    bit, which stays set, cannot make the wait spin.
 
     :raises OSError: ``EBADF`` for an fd that is not open (where
         ``select.poll`` would report ``POLLNVAL``).
     """
-    manager = require("poll", _POLL_ADD)
+    mgr = require("poll", _POLL_ADD)
     fdn = _args.fileno(fd)
     mask = _args.u32(events, "events")
-    while True:
-        res = await call(manager, _POLL_ADD, fdn, None, op_flags=mask)
-        if res < 0:
-            raise error(res)
-        wanted = res & (mask | _ALWAYS_REPORTED)
-        if wanted:
-            return wanted
+    res = await call(mgr, _POLL_ADD, fdn, None, op_flags=mask)
+    if res < 0:
+        raise error(res)
+    wanted = res & (mask | _ALWAYS_REPORTED)
+    if wanted:
+        return wanted
+    # Only bits nobody asked for (POLLRDHUP stays set once the peer shut
+    # down): a one-shot poll again would complete at once, forever.
+    return await mgr.poll_until(fdn, mask, mask | _ALWAYS_REPORTED)
 
 
 async def nop() -> None:

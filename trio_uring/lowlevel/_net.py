@@ -238,11 +238,12 @@ async def connect(fd: FileDescriptor, address: Any) -> None:
     fdn = _args.fileno(fd)
     raw = await _sa.encode(socket_family(fdn), address, "connect")
     name = _st.ffi.from_buffer(raw)
-    # A connect interrupted by a signal goes on in the background; redoing
-    # it would fail EALREADY, so EINTR is not retried here.
+    # A connect interrupted (by a signal, or a kernel timer) goes on in the
+    # background; redoing it would fail EALREADY: it is done once, EINTR is
+    # not retried, and no kernel timer is linked to it.
     res = await call(
-        manager, _CONNECT, fdn, (raw, name), retry_eintr=False, addr=_st.addr_of(name),
-        off=len(raw),
+        manager, _CONNECT, fdn, (raw, name), retry_eintr=False, resubmittable=False,
+        addr=_st.addr_of(name), off=len(raw),
     )  # fmt: skip
     if res < 0:
         raise error(res)
