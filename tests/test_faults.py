@@ -121,3 +121,45 @@ def test_close_gives_up_after_its_bound_and_leaks_what_the_kernel_holds(
     finally:
         a.close()
         b.close()
+
+
+# -- fork() inside a run -------------------------------------------------------------
+
+FORK_IN_A_RUN = """
+import os, socket, sys, trio, trio_uring
+
+async def main():
+    a, b = trio_uring.socket.socketpair()
+    await a.send(b"before")
+    assert await b.recv(10) == b"before"
+    pid = os.fork()
+    if pid == 0:
+        # The child goes on with its parent's run: its first wait must
+        # refuse clearly, and never reach the parent's ring.
+        try:
+            await b.recv(10)
+        except BaseException as exc:
+            os.write(1, f"child: {type(exc).__name__}: {exc}\\n".encode())
+            os._exit(0)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, status
+    # The parent's ring is untouched: I/O goes on, nothing lost.
+    await a.send(b"after")
+    with trio.fail_after(5):
+        assert await b.recv(10) == b"after"
+    print("parent: ok", trio.lowlevel.current_statistics().io_statistics.backend, flush=True)
+
+import trio_uring.socket
+trio_uring.run(main, fallback="raise")
+"""
+
+
+def test_fork_inside_a_run_gives_the_child_a_clear_error_and_leaves_the_parent_ring() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", FORK_IN_A_RUN],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "child: RingForkedError: this io_uring ring belongs to the process" in proc.stdout
+    assert "parent: ok io_uring" in proc.stdout

@@ -43,7 +43,7 @@ TRIO_FILES = [
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "conformance.md"
-EXPLAINED = {"test_SocketType_connect_paths", "test_custom_socket_factory"}
+EXPLAINED = {"test_custom_socket_factory"}
 
 
 def test_trios_socket_tests_run_on_native_sockets(tmp_path: Path) -> None:

@@ -72,6 +72,7 @@ unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
 unsigned tu_cq_ready(struct tu_ring *r);
 unsigned long long tu_enter_count(struct tu_ring *r);
 int tu_cq_overflowed(struct tu_ring *r);
+int tu_forked(struct tu_ring *r);
 
 #define TU_OP_LAST ...
 

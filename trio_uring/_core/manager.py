@@ -200,7 +200,15 @@ class UringIOManager(Polling, NativeOps, Multishot):
             return
         self._closed = True
         try:
-            self._drain_all()
+            if self._ring.forked:
+                # A child of fork(): the ops are the parent's, in the
+                # parent's kernel context, which writes only into the
+                # parent's memory. Nothing to cancel from here (the parent's
+                # ring must not be touched); this process's copies of the
+                # pins may simply go.
+                self._ops.clear()
+            else:
+                self._drain_all()
         finally:
             if self._ops:
                 # The drain was interrupted (KeyboardInterrupt, an enter

@@ -18,6 +18,10 @@ the C layer leaves to us:
 * ``user_data`` values come from a per-ring counter tagged with a
   generation number, never from ``id()``: an id can be reused the moment an
   object dies, while a late completion for it may still be on its way.
+* **A forked child never touches its parent's ring.** The child inherits the
+  ring's fd and shared mappings; the shim notices the fork (``tu_forked``)
+  and every call that would queue, reap or enter raises
+  ``RingForkedError`` there instead.
 """
 
 from __future__ import annotations
@@ -47,6 +51,22 @@ _ETIME = errno.ETIME
 _EINTR = errno.EINTR
 _EBUSY = errno.EBUSY
 _EAGAIN = errno.EAGAIN
+_EOWNERDEAD = errno.EOWNERDEAD
+
+
+class RingForkedError(RuntimeError):
+    """This process is a child of ``fork()``: the ring, and the run using it, are its parent's."""
+
+
+def enter_error(ret: int) -> Exception:
+    """The exception for a failed ``io_uring_enter`` (or any shim call) that returned ``ret``."""
+    if ret == -_EOWNERDEAD:
+        return RingForkedError(
+            "this io_uring ring belongs to the process that created it; a child made by "
+            "fork() cannot go on with its parent's Trio run (start a new run in the child, "
+            "or exec)"
+        )
+    return OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
 
 
 class Ring:
@@ -99,6 +119,11 @@ class Ring:
         self._probe: frozenset[int] | None = None
 
     @property
+    def forked(self) -> bool:
+        """Whether this process is a child of ``fork()`` and the ring its parent's."""
+        return not self.closed and bool(lib.tu_forked(self._ring))
+
+    @property
     def enter_calls(self) -> int:
         """``io_uring_enter`` system calls made on this ring so far."""
         return int(lib.tu_enter_count(self._ring)) if not self.closed else self._final_enters
@@ -114,6 +139,8 @@ class Ring:
         if self._probe is None:
             buf = ffi.new("unsigned char[]", 256)
             ret = lib.tu_probe(self._ring, buf, 256)
+            if ret == -_EOWNERDEAD:
+                raise enter_error(ret)
             if ret < 0:
                 raise OSError(-ret, f"io_uring_register(PROBE): {os.strerror(-ret)}")
             self._probe = frozenset(i for i in range(256) if buf[i])
@@ -172,6 +199,8 @@ class Ring:
             op_flags, user_data, buf_index, splice_fd_in, addr3,
         )  # fmt: skip
         if index < 0:
+            if index == -_EOWNERDEAD:
+                raise enter_error(index)
             # Full (-EBUSY): hand the queue to the kernel, then queue again.
             self._make_room(1)
             index = lib.tu_push(
@@ -187,6 +216,8 @@ class Ring:
         """Queue a ``POLL_ADD`` (the readiness hot path). Returns its index."""
         index = lib.tu_push_poll(self._ring, fd, mask, poll_flags, user_data)
         if index < 0:
+            if index == -_EOWNERDEAD:
+                raise enter_error(index)
             self._make_room(1)
             index = lib.tu_push_poll(self._ring, fd, mask, poll_flags, user_data)
         self.sqes_queued += 1
@@ -228,7 +259,7 @@ class Ring:
                 self._reap_into_backlog()
                 self._flush_overflow()
                 continue
-            raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+            raise enter_error(ret)
 
     def wait(self, timeout: float) -> bool:
         """Submit everything queued and wait up to ``timeout`` s for a completion.
@@ -273,7 +304,7 @@ class Ring:
                 self._reap_into_backlog()
                 self._flush_overflow()
                 return True
-            raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+            raise enter_error(ret)
 
     def get_events(self, timeout: float) -> tuple[list[int], list[int], list[int]] | None:
         """One scheduler tick: submit, wait up to ``timeout`` s, reap.
@@ -322,13 +353,13 @@ class Ring:
                 self._reap_into_backlog()
                 self._flush_overflow()
                 return self.reap()
-            raise OSError(-n, f"io_uring_enter: {os.strerror(-n)}")
+            raise enter_error(n)
 
     def _flush_overflow(self) -> None:
         if lib.tu_cq_overflowed(self._ring):
             ret = lib.tu_flush_overflow(self._ring)
             if ret < 0 and ret not in (-errno.EINTR, -errno.EBUSY, -errno.EAGAIN, -errno.ETIME):
-                raise OSError(-ret, f"io_uring_enter: {os.strerror(-ret)}")
+                raise enter_error(ret)
 
     # -- reaping ---------------------------------------------------------
 

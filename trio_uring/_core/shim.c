@@ -32,6 +32,7 @@
    is kept alive by the caller (the op record) until its completion arrives.
    Compiled with -Wall -Wextra -Werror (and under AddressSanitizer in CI). */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,7 +76,35 @@ struct tu_ring {
     void *sqe_mem; size_t sqe_mem_sz;
     /* io_uring_enter calls made on this ring, for statistics */
     unsigned long long enters;
+    /* tu_forks when the ring was set up: a different value means this
+       process is a child of fork() and the ring belongs to its parent */
+    unsigned long forks;
 };
+
+/* A child of fork() inherits the ring's fd and its shared mappings: an SQE
+   it queued, a CQE it reaped or an enter it made would act on the parent's
+   ring. fork() runs this handler in every child; each ring compares the
+   count with its own and refuses to act (-EOWNERDEAD) once they differ.
+   One load and one compare per call, nothing in the parent. */
+static volatile unsigned long tu_forks;
+static pthread_once_t tu_atfork_once = PTHREAD_ONCE_INIT;
+
+static void tu_count_fork(void)
+{
+    tu_forks++;
+}
+
+static void tu_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, tu_count_fork);
+}
+
+#define TU_FORKED(r) ((r)->forks != tu_forks)
+
+int tu_forked(struct tu_ring *r)
+{
+    return TU_FORKED(r);
+}
 
 static int tu_sys_setup(unsigned entries, struct io_uring_params *p)
 {
@@ -88,6 +117,8 @@ static int tu_sys_enter(struct tu_ring *r, unsigned to_submit, unsigned min_comp
 {
     long ret;
 
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
     r->enters++;
     ret = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete,
                   flags, arg, argsz);
@@ -117,6 +148,7 @@ int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
     unsigned i;
     int fd, err;
 
+    pthread_once(&tu_atfork_once, tu_register_atfork);
     memset(&p, 0, sizeof p);
     p.flags = flags;
     if (cq_entries) {
@@ -134,6 +166,7 @@ int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
     }
     r->fd = fd;
     r->flags = p.flags;
+    r->forks = tu_forks;
 
     r->sq_ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     r->cq_ring_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
@@ -201,10 +234,13 @@ int tu_probe(struct tu_ring *r, unsigned char *supported, unsigned n)
 {
     size_t sz = sizeof(struct io_uring_probe)
                 + TU_OP_LAST * sizeof(struct io_uring_probe_op);
-    struct io_uring_probe *probe = calloc(1, sz);
+    struct io_uring_probe *probe;
     unsigned i;
     long ret;
 
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    probe = calloc(1, sz);
     if (probe == NULL)
         return -ENOMEM;
     ret = syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_PROBE,
@@ -263,8 +299,11 @@ long long tu_push(struct tu_ring *r, uint8_t opcode, uint8_t sqe_flags,
                   uint16_t buf_index, int32_t splice_fd_in, uint64_t addr3)
 {
     unsigned index;
-    struct io_uring_sqe *sqe = tu_next_sqe(r, &index);
+    struct io_uring_sqe *sqe;
 
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
         return -EBUSY;
     memset(sqe, 0, sizeof *sqe);
@@ -290,8 +329,11 @@ long long tu_push_poll(struct tu_ring *r, int32_t fd, uint32_t mask,
                        uint32_t poll_flags, uint64_t user_data)
 {
     unsigned index;
-    struct io_uring_sqe *sqe = tu_next_sqe(r, &index);
+    struct io_uring_sqe *sqe;
 
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
         return -EBUSY;
     memset(sqe, 0, sizeof *sqe);
@@ -315,6 +357,8 @@ int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data)
     struct io_uring_sqe *sqe;
     uint8_t keep;
 
+    if (TU_FORKED(r))
+        return 0;
     if ((int)(index - head) < 0 || (int)(r->sq_tail - index) <= 0)
         return 0;
     sqe = &r->sqes[index & r->sq_mask];
@@ -394,6 +438,8 @@ unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
     unsigned tail = __atomic_load_n(r->cq_ktail, __ATOMIC_ACQUIRE);
     unsigned n = 0;
 
+    if (TU_FORKED(r))
+        return 0;  /* the parent's completions: not ours to take */
     while (head != tail && n < max) {
         struct io_uring_cqe *cqe = &r->cqes[head & r->cq_mask];
         user_data[n] = cqe->user_data;
@@ -416,6 +462,8 @@ int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
 {
     int ret = 0;
 
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
     if (tu_cq_ready(r) || timeout_ns == 0) {
         /* Nothing to wait for: submit only if there is something queued. */
         if (tu_sq_pending(r))

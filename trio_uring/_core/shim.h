@@ -55,6 +55,9 @@ unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
 unsigned tu_cq_ready(struct tu_ring *r);
 unsigned long long tu_enter_count(struct tu_ring *r);
 int tu_cq_overflowed(struct tu_ring *r);
+/* Whether this process is a child of fork() and the ring its parent's:
+   every call that would touch the ring then fails with -EOWNERDEAD. */
+int tu_forked(struct tu_ring *r);
 
 /* The socket's address family (SO_DOMAIN), or -errno: connect and sendmsg
    must know it to encode an address, without wrapping the fd in a
