@@ -737,6 +737,7 @@ def test_info_json_when_available() -> None:
         "fallback": "warn",
         "linked_timeouts": True,
         "native_sockets": True,
+        "data_path": "direct",
     }
     assert info["installed"] is False
     assert info["environment"] == {

@@ -628,7 +628,7 @@ def test_a_confirmed_cancel_consumes_nothing() -> None:
 
 
 def _ops_on(fd: int) -> list[Any]:
-    return list(manager()._native_by_fd.get(fd, {}).values())
+    return list(manager().native_ops_on(fd))
 
 
 @pytest.mark.parametrize("kind", ["readinto", "recv_into", "readv", "recvmsg", "sendmsg"])

@@ -51,6 +51,10 @@ class SocketStatistics:
     """Multishot accepts started (one serves many connections)."""
     multishot_accepted: int
     """Connections handed out from a multishot accept's backlog."""
+    ahead_armed: int
+    """Multishot receives armed to receive ahead (``data_path="batched"``)."""
+    ahead_chunks: int
+    """Chunks those receives queued before the program asked."""
 
 
 def statistics() -> SocketStatistics:

@@ -74,6 +74,17 @@ unsigned long long tu_enter_count(struct tu_ring *r);
 int tu_cq_overflowed(struct tu_ring *r);
 int tu_forked(struct tu_ring *r);
 
+int tu_register_ring_fd(struct tu_ring *r);
+
+int tu_pbuf_setup(struct tu_ring *r, unsigned entries, unsigned size, unsigned bgid);
+char *tu_pbuf_addr(struct tu_ring *r, unsigned bid);
+void tu_pbuf_give(struct tu_ring *r, unsigned bid);
+void tu_pbuf_release(struct tu_ring *r);
+
+long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t len,
+                       uint32_t msg_flags, uint64_t user_data);
+long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_data);
+
 #define TU_OP_LAST ...
 
 /* trio_uring.lowlevel's kernel structs (see structs.py), partially

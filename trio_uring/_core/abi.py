@@ -32,6 +32,10 @@ SETUP_CQSIZE: Final = 1 << 3
 SETUP_CLAMP: Final = 1 << 4
 SETUP_SUBMIT_ALL: Final = 1 << 7  # 5.18: one bad SQE doesn't stop the batch
 SETUP_COOP_TASKRUN: Final = 1 << 8  # 5.19: no IPIs to interrupt us for task work
+SETUP_TASKRUN_FLAG: Final = 1 << 9  # 5.19: IORING_SQ_TASKRUN says task work is pending
+SETUP_SINGLE_ISSUER: Final = 1 << 12  # 6.0: one thread submits (the one that set it up)
+SETUP_DEFER_TASKRUN: Final = 1 << 13  # 6.1: completions posted only when we ask for events
+SETUP_SQPOLL: Final = 1 << 1  # a kernel thread polls the SQ
 
 # Feature bits reported by the kernel.
 FEATURE_NAMES: Final = (
@@ -47,7 +51,9 @@ FEAT_EXT_ARG: Final = 1 << 8
 IOSQE_IO_LINK: Final = 1 << 2
 IOSQE_ASYNC: Final = 1 << 4
 # CQE flags.
+CQE_F_BUFFER: Final = 1 << 0  # the upper 16 bits name the provided buffer used
 CQE_F_MORE: Final = 1 << 1
+CQE_BUFFER_SHIFT: Final = 16
 
 # What we cannot work without: EXT_ARG makes "submit and wait with a
 # timeout" one syscall (5.11), NODROP makes completions impossible to lose.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .abi import FEATURE_NAMES, OP, OPCODE_NAMES, REQUIRED_FEATURES, feature_names
+from .compat import building_a_guest_run
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -197,8 +198,13 @@ def _simulated() -> str:
     return os.environ.get(SIMULATE_ENV, "").strip()
 
 
-def open_ring(settings: Settings) -> Ring:
-    """Set up a ring for a run, or raise ``UringUnavailableError`` naming the cause."""
+def open_ring(settings: Settings, *, single_issuer: bool = True) -> Ring:
+    """Set up a ring for a run, or raise ``UringUnavailableError`` naming the cause.
+
+    ``single_issuer`` (on the batched data path, and not in a guest run):
+    the ring may be set up so that only this thread submits, with
+    ``DEFER_TASKRUN`` (see ``ring.py``).
+    """
     simulated = _simulated()
     if simulated == "extension":
         raise UringUnavailableError(
@@ -220,7 +226,17 @@ def open_ring(settings: Settings) -> Ring:
             raise ValueError(f"{SIMULATE_ENV}={simulated!r} names no errno")
         raise UringUnavailableError(_setup_error_cause(err))
     try:
-        ring = Ring(settings.entries, cq_entries=max(4 * settings.entries, 1024))
+        ring = Ring(
+            settings.entries,
+            cq_entries=max(4 * settings.entries, 1024),
+            # DEFER_TASKRUN pays where the ring carries the data (the
+            # batched path); where most calls are direct system calls it
+            # saves nothing, and its batched task work makes a mass cancel
+            # drain more slowly (docs/sockets.md).
+            single_issuer=(
+                single_issuer and settings.data_path == "batched" and not building_a_guest_run()
+            ),
+        )
     except OSError as exc:
         err = exc.errno if exc.errno is not None else errno_mod.EIO
         raise UringUnavailableError(_setup_error_cause(err)) from exc

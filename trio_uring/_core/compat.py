@@ -8,6 +8,7 @@ clear message rather than break a run halfway.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import trio
@@ -55,3 +56,19 @@ def trio_run_module() -> Any:
                 "changed and trio_uring cannot stand in for it",
             )
     return _run
+
+
+def building_a_guest_run() -> bool:
+    """Whether the manager being built is for ``trio.lowlevel.start_guest_run``.
+
+    A guest run calls ``get_events`` from worker threads, so its ring must
+    let more than one thread submit (no ``SINGLE_ISSUER``). Trio builds the
+    manager inside ``start_guest_run``, which is on the stack then.
+    """
+    target = getattr(trio_run_module().start_guest_run, "__code__", None)
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is target:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False

@@ -36,6 +36,7 @@ class InFlight:
     _ring: Ring
     _settings: Settings
     _closed: bool
+    opcodes: frozenset[int]
 
     def _init_in_flight(self) -> None:
         self._ops: dict[int, Op] = {}

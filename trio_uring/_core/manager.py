@@ -179,7 +179,7 @@ class UringIOManager(Polling, NativeOps, Multishot):
             elif kind in (_POLL_READ, _POLL_WRITE):
                 self._complete_poll(op, res, cqe_flags)
             elif kind == _MULTISHOT:
-                op.pins[1](res, bool(cqe_flags & CQE_F_MORE))
+                op.pins[1](res, cqe_flags)
             elif kind == _WAKEUP:
                 self._drain_wakeup()
                 if not cqe_flags & CQE_F_MORE and not self._closed:
@@ -210,17 +210,18 @@ class UringIOManager(Polling, NativeOps, Multishot):
             else:
                 self._drain_all()
         finally:
-            if self._ops:
+            drained = not self._ops
+            if not drained:
                 # The drain was interrupted (KeyboardInterrupt, an enter
                 # error) or timed out: the kernel may still write into what
-                # these ops pin. Leaking them is safe; freeing them is a
-                # use-after-free.
+                # these ops pin, and into the provided buffers. Leaking them
+                # is safe; freeing them is a use-after-free.
                 _UNREAPED.append(self._ops)
             self._ops = {}
             self._native_by_fd.clear()
             self._readers.clear()
             self._writers.clear()
-            self._ring.close()
+            self._ring.close(release_buffers=drained)
             fd, self._wakeup_fd = self._wakeup_fd, -1
             # From now on force_wakeup writes to -1 (EBADF, ignored), never
             # to an unrelated file that reused this number.
@@ -288,9 +289,9 @@ class UringIOManager(Polling, NativeOps, Multishot):
                     # A multishot CQE reaped at close still carries a result
                     # its consumer owns (an accepted fd): hand it over, so
                     # the consumer can close it rather than leak it.
-                    op.pins[1](res, more)
+                    op.pins[1](res, cqe_flags)
                 target = cancel_of.pop(ud, None)
                 if target is not None and res == -errno.ENOENT:
                     lost = ops.pop(target, None)
                     if lost is not None and lost.kind == _MULTISHOT:
-                        lost.pins[1](-errno.ECANCELED, False)
+                        lost.pins[1](-errno.ECANCELED, 0)

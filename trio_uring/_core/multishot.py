@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from . import ops as _ops
-from .abi import OP
+from .abi import CQE_F_MORE, OP
 from .inflight import InFlight
 from .ops import Op
 from .parking import Waiter
@@ -27,13 +27,26 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 _POLL_ADD: Final = OP["POLL_ADD"]
+_RECV: Final = OP["RECV"]
 _POLL_ADD_MULTI: Final = 1  # IORING_POLL_ADD_MULTI (5.13)
+
+# The provided buffers multishot receives fill (see shim.c): 1024 of 4 KiB,
+# 4 MiB of address space whose pages are touched only as data arrives. A
+# receive completion is copied out and its buffer given back in the same
+# tick, so buffers run short only when more than this many completions
+# land between two ticks; the receive then ends with ENOBUFS, having taken
+# nothing, and is armed again.
+RECEIVE_BUFFERS: Final = 1024
+RECEIVE_BUFFER_SIZE: Final = 4096
 
 
 class Multishot(InFlight):
     """The manager's multishot ops (see module doc)."""
 
     def _init_multishot(self) -> None:
+        # None until the first multishot receive asks; then True, or the
+        # OSError that says why the kernel refused the buffer ring.
+        self._receive_buffers: bool | OSError | None = None
         # fd -> the waiters of poll_until on it, each woken with an error
         # by notify_closing (a poll holds the file, so closing the fd alone
         # would never complete it).
@@ -44,7 +57,7 @@ class Multishot(InFlight):
         opcode: int,
         fd: int,
         pins: Any,
-        consumer: Callable[[int, bool], None],
+        consumer: Callable[[int, int], None],
         *,
         addr: int = 0,
         length: int = 0,
@@ -52,13 +65,14 @@ class Multishot(InFlight):
         op_flags: int = 0,
         ioprio: int = 0,
     ) -> Op:
-        """Queue a multishot op whose every CQE is handed to ``consumer(res, more)``.
+        """Queue a multishot op whose every CQE is handed to ``consumer(res, cqe_flags)``.
 
         No task waits on it: ``consumer`` runs on the Trio thread from
         ``process_events`` (and from ``close()``'s drain, where it must
-        only release what the result owns, e.g. close an accepted fd).
-        ``more`` is False on the op's final CQE; ``res`` is ``-errno`` on an
-        error. ``pins`` live in the record until that final CQE.
+        only release what the result owns, e.g. close an accepted fd or give
+        back a provided buffer). ``cqe_flags`` lacks ``IORING_CQE_F_MORE`` on
+        the op's final CQE; ``res`` is ``-errno`` on an error. ``pins`` live
+        in the record until that final CQE.
         """
         ring = self._ring
         ud = ring.next_user_data()
@@ -84,7 +98,7 @@ class Multishot(InFlight):
             # the record as internal and tell the consumer now.
             consumer = op.pins[1]
             op.kind = _ops.INTERNAL
-            consumer(-errno.ECANCELED, False)
+            consumer(-errno.ECANCELED, 0)
         else:
             self._queue_cancel(op.user_data)
 
@@ -102,7 +116,8 @@ class Multishot(InFlight):
         outcome: list[int | BaseException] = []
         current: list[Op] = []
 
-        def consume(res: int, more: bool) -> None:
+        def consume(res: int, cqe_flags: int) -> None:
+            more = cqe_flags & CQE_F_MORE
             if not more:
                 current.clear()
             if outcome:
@@ -146,3 +161,59 @@ class Multishot(InFlight):
         """``notify_closing``: every ``poll_until`` on ``fd`` ends with ``ClosedResourceError``."""
         for closing in list(self._polls_on_fd.get(fd, ())):
             closing(trio.ClosedResourceError("another task closed this fd"))
+
+    def receive_buffers(self) -> bool:
+        """Whether multishot receives can run here: the provided-buffer ring, set up once.
+
+        Needs ``IORING_REGISTER_PBUF_RING`` (5.19) and multishot receives
+        (6.0). When the kernel refuses (an older kernel, ``ENOMEM`` from
+        ``RLIMIT_MEMLOCK`` for the ring's pinned pages), the reason is kept
+        in ``receive_buffers_error`` and native sockets receive without
+        receiving ahead, as before.
+        """
+        state = self._receive_buffers
+        if state is None:
+            if _RECV not in self.opcodes or not _kernel_has_multishot_recv():
+                state = OSError(errno.ENOSYS, "multishot receives need Linux 6.0")
+            else:
+                try:
+                    self._ring.setup_buffers(RECEIVE_BUFFERS, RECEIVE_BUFFER_SIZE)
+                    state = True
+                except OSError as exc:
+                    state = exc
+            self._receive_buffers = state
+        return state is True
+
+    @property
+    def receive_buffers_error(self) -> OSError | None:
+        """Why multishot receives are off in this run (None if they are on, or not tried yet)."""
+        state = self._receive_buffers
+        return state if isinstance(state, OSError) else None
+
+    def start_recv_multishot(self, fd: int, consumer: Callable[[int, int], None]) -> Op:
+        """Arm a multishot ``IORING_OP_RECV`` into the provided buffers; CQEs go to ``consumer``.
+
+        Only after ``receive_buffers()`` said yes. Each data CQE carries
+        ``IORING_CQE_F_BUFFER`` and the buffer id in its upper 16 bits: the
+        consumer copies the data out with ``take_buffer`` at once (which
+        gives the buffer back), so no buffer is ever held by a socket.
+        """
+        ring = self._ring
+        ud = ring.next_user_data()
+        op = Op(ud, _ops.MULTISHOT, fd, _RECV, None)
+        op.pins = (None, consumer)
+        op.index = ring.push_recv_multishot(fd, ud)
+        self._ops[ud] = op
+        return op
+
+    def take_buffer(self, bid: int, nbytes: int) -> bytes:
+        """The bytes a receive completion left in provided buffer ``bid``; the buffer goes back."""
+        return self._ring.take_buffer(bid, nbytes)
+
+
+def _kernel_has_multishot_recv() -> bool:
+    try:
+        major, minor = os.uname().release.split(".")[:2]
+        return (int(major), int(minor.split("-")[0])) >= (6, 0)
+    except ValueError:
+        return False

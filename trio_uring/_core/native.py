@@ -33,19 +33,20 @@ from outcome import Value
 from . import deadlines as _deadlines
 from . import ops as _ops
 from .abi import IOSQE_IO_LINK, OP
+from .args import source
 from .inflight import InFlight
 from .ops import Op
 from .parking import current_task, native_abort, park, wake
+from .structs import ffi as _ffi
 
 _LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
+_SEND: Final = OP["SEND"]
+_NATIVE: Final = _ops.NATIVE
 _INF: Final = float("inf")
 
 
 def _addr_of(cdata: Any) -> int:
-    # Imported here: the C extension is loaded only once an op really runs.
-    from .structs import addr_of
-
-    return addr_of(cdata)
+    return int(_ffi.cast("uintptr_t", cdata))
 
 
 class NativeOps(InFlight):
@@ -62,9 +63,11 @@ class NativeOps(InFlight):
         self._deadlines: Any = None
         # The probe, once per run: every native op checks its opcode.
         self.opcodes: frozenset[int] = self._ring.probe()
-        # fd -> {user_data: op} for native ops still owed a CQE, so that
-        # notify_closing (called on every socket close) finds them directly.
-        self._native_by_fd: dict[int, dict[int, Op]] = {}
+        # fd -> the native op still owed a CQE on it, or {user_data: op}
+        # when there are several, so that notify_closing (called on every
+        # socket close) finds them directly. One op per fd is the common
+        # case, and costs no dict of its own.
+        self._native_by_fd: dict[int, Op | dict[int, Op]] = {}
 
     def supports(self, opcode: int) -> bool:
         """Whether this kernel supports io_uring ``opcode`` (the ring's probe, cached)."""
@@ -228,12 +231,60 @@ class NativeOps(InFlight):
             splice_fd_in, addr3,
         )  # fmt: skip
         self._ops[ud] = op
-        same_fd = self._native_by_fd.get(fd)
-        if same_fd is None:
-            self._native_by_fd[fd] = {ud: op}
-        else:
-            same_fd[ud] = op
+        self._index_by_fd(op)
         return op
+
+    def _index_by_fd(self, op: Op) -> None:
+        by_fd = self._native_by_fd
+        fd = op.fd
+        same = by_fd.get(fd)
+        if same is None:
+            by_fd[fd] = op
+        elif isinstance(same, dict):
+            same[op.user_data] = op
+        else:
+            by_fd[fd] = {same.user_data: same, op.user_data: op}
+
+    def _unindex_by_fd(self, op: Op) -> None:
+        by_fd = self._native_by_fd
+        same = by_fd.get(op.fd)
+        if same is op:
+            del by_fd[op.fd]
+        elif isinstance(same, dict):
+            same.pop(op.user_data, None)
+            if not same:
+                del by_fd[op.fd]
+
+    async def send_op(self, fd: int, data: Any, msg_flags: int) -> int:
+        """``IORING_OP_SEND`` of ``data`` (pinned in place); the CQE's ``res`` (negative: -errno).
+
+        The batched data path's send, one frame deep: the caller has
+        already passed Trio's ``checkpoint_if_cancelled``. Under a finite
+        deadline (a kernel timer to link) it takes ``perform``'s general
+        path instead.
+        """
+        registry = self._deadlines
+        if self._clock_offset is not None and (registry is None or registry._active):
+            pinned = source(data)
+            try:
+                return await self.perform(
+                    _SEND, fd, pinned.pins(), pinned.addr, pinned.nbytes, 0, msg_flags
+                )
+            finally:
+                pinned.release()
+        cdata = _ffi.from_buffer(data)  # holds a buffer export until released
+        try:
+            ring = self._ring
+            ud = ring._ud_base | next(ring._ud_counter)
+            op = Op(ud, _NATIVE, fd, _SEND, current_task())
+            op.pins = cdata
+            op.index = ring.push_send(fd, cdata, len(cdata), msg_flags, ud)
+            self._ops[ud] = op
+            self._index_by_fd(op)
+            res: int = await park(native_abort(ring, op, self._request_cancel))
+            return self._settle_cancelled(op, res) if op.cancel_requested else res
+        finally:
+            _ffi.release(cdata)  # the op's CQE has arrived (or it never reached the kernel)
 
     async def wait_op(self, op: Op) -> int:
         """Park until ``op``'s CQE arrives; return its ``res`` (negative = -errno).
@@ -259,11 +310,7 @@ class NativeOps(InFlight):
         return res
 
     def _complete_native(self, op: Op, res: int) -> None:
-        same_fd = self._native_by_fd.get(op.fd)
-        if same_fd is not None:
-            same_fd.pop(op.user_data, None)
-            if not same_fd:
-                del self._native_by_fd[op.fd]
+        self._unindex_by_fd(op)
         if op.neutralized:
             res = -errno.ECANCELED  # the NOP that replaced it: nothing happened
         linked = op.linked
@@ -276,8 +323,15 @@ class NativeOps(InFlight):
             op.task = None
             wake(task, Value(res))
 
+    def native_ops_on(self, fd: int) -> list[Op]:
+        """The native ops still owed a CQE on ``fd``."""
+        same = self._native_by_fd.get(fd)
+        if same is None:
+            return []
+        return list(same.values()) if isinstance(same, dict) else [same]
+
     def _cancel_native_on_fd(self, fd: int) -> None:
-        for op in self._native_by_fd.get(fd, {}).values():
+        for op in self.native_ops_on(fd):
             if op.task is not None and not op.cancel_requested:
                 op.cancel_requested = True
                 self._cancels_requested += 1

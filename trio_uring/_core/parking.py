@@ -101,7 +101,9 @@ def poll_abort(
     """
 
     def abort(_: Callable[[], Any]) -> Abort:
-        orphan(waiters.pop(fd))
+        op = waiters.pop(fd, None)
+        if op is not None:  # None: the manager closed under a crashing run
+            orphan(op)
         return Abort.SUCCEEDED
 
     return abort
@@ -114,20 +116,21 @@ class Waiter:
     was delivered), so the abort always succeeds.
     """
 
-    __slots__ = ("task",)
+    __slots__ = ("abort", "task")
 
     def __init__(self) -> None:
         self.task: Task | None = None
+        # Trio's abort callback, bound once: a wait costs no closure.
+        self.abort: Callable[[Callable[[], Any]], Abort] = self._abort
+
+    def _abort(self, _: Callable[[], Any]) -> Abort:
+        self.task = None
+        return Abort.SUCCEEDED
 
     async def wait(self) -> None:
         """Park until ``wake`` or ``fail``; a cancel just stops waiting."""
         self.task = current_task()
-
-        def abort(_: Callable[[], Any]) -> Abort:
-            self.task = None
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
+        await wait_task_rescheduled(self.abort)
 
     def wake(self) -> None:
         """Resume the parked task, if any."""

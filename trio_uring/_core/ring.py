@@ -30,19 +30,41 @@ import errno
 import itertools
 import os
 import time
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from . import _uring
 from .abi import (
     SETUP_CLAMP,
     SETUP_COOP_TASKRUN,
+    SETUP_DEFER_TASKRUN,
+    SETUP_SINGLE_ISSUER,
     SETUP_SUBMIT_ALL,
+    SETUP_TASKRUN_FLAG,
 )
 
 ffi = _uring.ffi
 lib = _uring.lib
 
 DEFAULT_ENTRIES: Final = 256
+
+# The set-ups tried in order, each falling back to the next where the
+# kernel refuses it (EINVAL: a flag it doesn't know):
+#
+# * DEFER_TASKRUN (6.1, with SINGLE_ISSUER, 6.0): completions' task work
+#   runs only when we enter asking for events, never interrupting the
+#   program in between, and TASKRUN_FLAG says when some is pending, so a
+#   busy tick with nothing to submit makes no system call. Only the thread
+#   that set the ring up may submit: not for Trio's guest mode, whose
+#   get_events runs in worker threads.
+# * COOP_TASKRUN (5.19): no IPI to interrupt us for task work.
+# * plain.
+DEFERRED_SETUP: Final = (
+    SETUP_CLAMP | SETUP_SUBMIT_ALL | SETUP_SINGLE_ISSUER | SETUP_DEFER_TASKRUN
+    | SETUP_TASKRUN_FLAG
+)  # fmt: skip
+COOPERATIVE_SETUP: Final = SETUP_CLAMP | SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN
+PLAIN_SETUP: Final = SETUP_CLAMP
 
 _generations = itertools.count(1)
 _monotonic = time.monotonic
@@ -78,27 +100,42 @@ class Ring:
     """
 
     def __init__(
-        self, entries: int = DEFAULT_ENTRIES, cq_entries: int = 0, flags: int = -1
+        self,
+        entries: int = DEFAULT_ENTRIES,
+        cq_entries: int = 0,
+        flags: int = -1,
+        *,
+        single_issuer: bool = True,
     ) -> None:
         if entries <= 0:
             raise ValueError(f"ring entries must be positive, not {entries}")
         if cq_entries < 0:
             raise ValueError(f"cq_entries must be >= 0, not {cq_entries}")
         if flags == -1:
-            flags = SETUP_CLAMP | SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN
+            tries = [COOPERATIVE_SETUP, PLAIN_SETUP]
+            if single_issuer:
+                tries.insert(0, DEFERRED_SETUP)
+        else:
+            tries = [flags]
         info = ffi.new("struct tu_info *")
         out = ffi.new("struct tu_ring **")
-        ret = lib.tu_setup(entries, cq_entries, flags, out, info)
-        if ret == -errno.EINVAL and flags & (SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN):
-            # Kernels before 5.19 reject flags they don't know: retry plain.
-            flags &= ~(SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN)
+        for flags in tries:
             ret = lib.tu_setup(entries, cq_entries, flags, out, info)
+            if ret != -errno.EINVAL:
+                break
         if ret < 0:
             raise OSError(-ret, f"io_uring_setup: {os.strerror(-ret)}")
         self._ring = out[0]
         self.fd: int = info.fd
         self.features: int = info.features
         self.setup_flags: int = info.setup_flags
+        # Every enter names the ring by a registered index (5.18), if the
+        # kernel lets us: one fd lookup less per system call. The index is
+        # the registering thread's own, so only for a single-issuer ring
+        # (a guest run enters from worker threads).
+        self.registered_fd: bool = bool(info.setup_flags & SETUP_SINGLE_ISSUER) and (
+            lib.tu_register_ring_fd(self._ring) == 0
+        )
         self.sq_entries: int = info.sq_entries
         self.cq_entries: int = info.cq_entries
         self.generation: int = next(_generations) & 0xFFFF
@@ -115,6 +152,8 @@ class Ring:
         self._backlog_res: list[int] = []
         self._backlog_flags: list[int] = []
         self.sqes_queued = 0
+        self.buffer_size = 0  # no provided buffers until setup_buffers()
+        self.buffer_entries = 0
         self.closed = False
         self._probe: frozenset[int] | None = None
 
@@ -232,6 +271,61 @@ class Ring:
         if count > self.sq_entries:
             raise ValueError(f"a chain of {count} SQEs cannot fit a ring of {self.sq_entries}")
         self._make_room(count)
+
+    def push_send(self, fd: int, buf: Any, length: int, msg_flags: int, user_data: int) -> int:
+        """Queue an ``IORING_OP_SEND`` of ``length`` bytes of ``buf`` (a cdata the caller pins)."""
+        index = lib.tu_prep_send(self._ring, fd, buf, length, msg_flags, user_data)
+        if index < 0:
+            index = self._again(index, lambda: lib.tu_prep_send(
+                self._ring, fd, buf, length, msg_flags, user_data))  # fmt: skip
+        self.sqes_queued += 1
+        return int(index)
+
+    def push_recv_multishot(self, fd: int, user_data: int) -> int:
+        """Queue a multishot ``IORING_OP_RECV`` into the provided buffers (``setup_buffers``)."""
+        index = lib.tu_prep_recv_multishot(self._ring, fd, user_data)
+        if index < 0:
+            index = self._again(index, lambda: lib.tu_prep_recv_multishot(
+                self._ring, fd, user_data))  # fmt: skip
+        self.sqes_queued += 1
+        return int(index)
+
+    def _again(self, index: int, push: Callable[[], int]) -> int:
+        """A push that failed with ``index`` (< 0): make room if the SQ was full, and retry."""
+        if index != -_EBUSY:
+            raise enter_error(index)
+        self._make_room(1)
+        index = push()
+        if index < 0:  # pragma: no cover - _make_room guarantees a slot
+            raise enter_error(index)
+        return index
+
+    # -- provided buffers ----------------------------------------------------
+
+    def setup_buffers(self, entries: int, size: int, group: int = 0) -> None:
+        """Register ``entries`` provided buffers of ``size`` bytes as buffer group ``group``.
+
+        :raises OSError: the kernel refused (``EINVAL`` before 5.19; ``ENOMEM``
+            when the pinned ring pages exceed ``RLIMIT_MEMLOCK``).
+        """
+        ret = lib.tu_pbuf_setup(self._ring, entries, size, group)
+        if ret < 0:
+            if ret == -_EOWNERDEAD:
+                raise enter_error(ret)
+            raise OSError(-ret, f"io_uring_register(PBUF_RING): {os.strerror(-ret)}")
+        self.buffer_size = size
+        self.buffer_entries = entries
+
+    def take_buffer(self, bid: int, nbytes: int) -> bytes:
+        """The ``nbytes`` a completion put in provided buffer ``bid``; the buffer goes back."""
+        ring = self._ring
+        data: bytes = ffi.unpack(lib.tu_pbuf_addr(ring, bid), nbytes)
+        lib.tu_pbuf_give(ring, bid)
+        return data
+
+    def give_buffer(self, bid: int) -> None:
+        """Give provided buffer ``bid`` back without reading it."""
+        lib.tu_pbuf_give(self._ring, bid)
 
     def neutralize(self, index: int, user_data: int) -> bool:
         """Turn a still-unsubmitted SQE into a NOP. True if it was still ours."""
@@ -390,10 +484,17 @@ class Ring:
 
     # -- teardown ----------------------------------------------------------
 
-    def close(self) -> None:
-        """Unmap the queues and close the ring fd. Idempotent."""
+    def close(self, *, release_buffers: bool = True) -> None:
+        """Unmap the queues and close the ring fd. Idempotent.
+
+        ``release_buffers=False`` leaves the provided buffers' memory mapped
+        for the life of the process: for a close whose drain could not see
+        every receive end, after which the kernel might still write there.
+        """
         if not self.closed:
             self._final_enters = int(lib.tu_enter_count(self._ring))
             self.closed = True
+            if release_buffers:
+                lib.tu_pbuf_release(self._ring)
             lib.tu_destroy(self._ring)
             self._ring = ffi.NULL

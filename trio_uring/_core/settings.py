@@ -12,6 +12,8 @@ import attrs
 
 Fallback = Literal["warn", "raise"]
 FALLBACKS: tuple[Fallback, ...] = ("warn", "raise")
+DataPath = Literal["direct", "batched"]
+DATA_PATHS: tuple[DataPath, ...] = ("direct", "batched")
 
 
 def _check_entries(_: object, __: object, value: int) -> None:
@@ -24,6 +26,11 @@ def _check_entries(_: object, __: object, value: int) -> None:
 def _check_fallback(_: object, __: object, value: str) -> None:
     if value not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, not {value!r}")
+
+
+def _check_data_path(_: object, __: object, value: str) -> None:
+    if value not in DATA_PATHS:
+        raise ValueError(f"data_path must be one of {DATA_PATHS}, not {value!r}")
 
 
 @attrs.frozen
@@ -42,6 +49,14 @@ class Settings:
     """Give the run Trio's socket factory hook set to native sockets, so that
     ``trio.socket.socket()`` and everything built on it use io_uring ops.
     False keeps Trio's readiness (poll) path, for comparison."""
+    data_path: DataPath = attrs.field(default="direct", validator=_check_data_path)
+    """How native stream sockets move data. ``"direct"``: each call tries the
+    non-blocking system call first, and becomes an io_uring op only when it
+    would block. ``"batched"``: no system call of the task's own; a
+    multishot receive queues what arrives (``recv`` takes from the queue),
+    and ``send_all`` is one send op, both submitted and reaped by the tick's
+    one ``io_uring_enter`` (``docs/sockets.md`` has the measurements that
+    decide the default)."""
 
 
 _current = Settings()

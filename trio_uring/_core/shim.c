@@ -79,6 +79,22 @@ struct tu_ring {
     /* tu_forks when the ring was set up: a different value means this
        process is a child of fork() and the ring belongs to its parent */
     unsigned long forks;
+    /* What io_uring_enter is called with: the registered ring's index and
+       IORING_ENTER_REGISTERED_RING once tu_register_ring_fd succeeded (the
+       kernel then skips looking the fd up on every call), else the fd. */
+    int enter_fd;
+    unsigned enter_flags;
+    /* DEFER_TASKRUN: completions are posted only when we enter with
+       GETEVENTS, so a tick that finds the CQ empty must still enter. */
+    int defer_taskrun;
+    /* The provided-buffer ring (tu_pbuf_setup), or NULL. */
+    struct io_uring_buf_ring *pbuf_ring;
+    size_t pbuf_ring_sz;
+    char *pbuf_base;
+    size_t pbuf_base_sz;
+    unsigned pbuf_entries, pbuf_size, pbuf_mask;
+    uint16_t pbuf_tail;
+    uint16_t pbuf_bgid;
 };
 
 /* A child of fork() inherits the ring's fd and its shared mappings: an SQE
@@ -120,8 +136,14 @@ static int tu_sys_enter(struct tu_ring *r, unsigned to_submit, unsigned min_comp
     if (TU_FORKED(r))
         return -EOWNERDEAD;
     r->enters++;
-    ret = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete,
-                  flags, arg, argsz);
+    ret = syscall(__NR_io_uring_enter, r->enter_fd, to_submit, min_complete,
+                  flags | r->enter_flags, arg, argsz);
+    if (ret < 0 && r->enter_flags && (errno == EINVAL || errno == EBADF)) {
+        /* A registered index is the registering thread's own: from any
+           other thread (a close run by the collector, say) use the fd. */
+        ret = syscall(__NR_io_uring_enter, r->fd, to_submit, min_complete,
+                      flags, arg, argsz);
+    }
     return ret < 0 ? -errno : (int)ret;
 }
 
@@ -167,6 +189,8 @@ int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
     r->fd = fd;
     r->flags = p.flags;
     r->forks = tu_forks;
+    r->enter_fd = fd;
+    r->defer_taskrun = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 
     r->sq_ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     r->cq_ring_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
@@ -379,7 +403,19 @@ int tu_submit(struct tu_ring *r)
     unsigned pending = tu_sq_pending(r);
     if (pending == 0)
         return 0;
-    return tu_sys_enter(r, pending, 0, 0, NULL, 0);
+    /* With DEFER_TASKRUN the same call runs the completions' task work, so
+       what the submission completed inline is in the CQ when it returns. */
+    return tu_sys_enter(r, pending, 0,
+                        r->defer_taskrun ? IORING_ENTER_GETEVENTS : 0, NULL, 0);
+}
+
+/* Completions may be waiting in the kernel: with DEFER_TASKRUN they are
+   posted only by an enter with GETEVENTS, and IORING_SQ_TASKRUN says some
+   are pending (the ring is set up with TASKRUN_FLAG). */
+static int tu_taskrun_pending(struct tu_ring *r)
+{
+    return r->defer_taskrun
+           && (__atomic_load_n(r->sq_kflags, __ATOMIC_ACQUIRE) & IORING_SQ_TASKRUN);
 }
 
 /* Submit everything queued and wait for at least wait_nr completions or
@@ -457,6 +493,33 @@ unsigned tu_reap(struct tu_ring *r, uint64_t *user_data, int32_t *res,
    don't wait), then reap into the arrays. Returns the number reaped (> 0),
    or, with nothing reaped: 0, -ETIME (the wait timed out), -EINTR (a
    signal) or another -errno of a failed enter. */
+/* DEFER_TASKRUN: an enter runs the pending task work only in batches (the
+   kernel's default is 20 items, or as many as the caller waits for), so a
+   burst of completions -- a thousand cancels at once -- would trickle out
+   one batch per scheduler tick. While IORING_SQ_TASKRUN says more is
+   pending and the CQ has room, enter again asking for all of it, with a
+   zero timeout: no waiting, just the work. */
+static void tu_run_deferred(struct tu_ring *r)
+{
+    struct io_uring_getevents_arg arg;
+    struct __kernel_timespec ts;
+    int rounds, ret;
+
+    for (rounds = 0; rounds < 64 && tu_taskrun_pending(r); rounds++) {
+        unsigned room = r->cq_entries - tu_cq_ready(r);
+        if (room == 0)
+            return;
+        memset(&arg, 0, sizeof arg);
+        memset(&ts, 0, sizeof ts);
+        arg.sigmask_sz = _NSIG / 8;
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+        ret = tu_sys_enter(r, 0, room, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                           &arg, sizeof arg);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR)
+            return;
+    }
+}
+
 int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
                   int32_t *res, uint32_t *flags, unsigned max)
 {
@@ -465,12 +528,18 @@ int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
     if (TU_FORKED(r))
         return -EOWNERDEAD;
     if (tu_cq_ready(r) || timeout_ns == 0) {
-        /* Nothing to wait for: submit only if there is something queued. */
-        if (tu_sq_pending(r))
-            ret = tu_submit(r);
+        /* Nothing to wait for: enter only to submit what is queued or to
+           have deferred completions posted; a busy tick with neither makes
+           no system call at all. */
+        if (tu_sq_pending(r) || tu_taskrun_pending(r))
+            ret = tu_sys_enter(r, tu_sq_pending(r), 0,
+                               r->defer_taskrun ? IORING_ENTER_GETEVENTS : 0,
+                               NULL, 0);
     } else {
         ret = tu_submit_and_wait(r, 1, timeout_ns);
     }
+    if (r->defer_taskrun && ret >= 0)
+        tu_run_deferred(r);
     if (tu_cq_ready(r))
         return (int)tu_reap(r, user_data, res, flags, max);
     /* Nothing arrived. A wait that submitted something reports the submit
@@ -488,4 +557,199 @@ int tu_ll_socket_domain(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
         return -errno;
     return domain;
+}
+
+/* ==== Registered ring fd ==== */
+
+/* Register the ring's own fd with the ring (IORING_REGISTER_RING_FDS, 5.18),
+   so that every io_uring_enter names it by index: the kernel then skips
+   the fd table lookup and reference count of each call. Returns 0, or
+   -errno (the ring goes on with its plain fd). */
+int tu_register_ring_fd(struct tu_ring *r)
+{
+    struct io_uring_rsrc_update up;
+    long ret;
+
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    memset(&up, 0, sizeof up);
+    up.offset = -1U;  /* any free slot */
+    up.data = (uint64_t)r->fd;
+    ret = syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_RING_FDS, &up, 1);
+    if (ret < 0)
+        return -errno;
+    if (ret != 1)
+        return -EINVAL;
+    r->enter_fd = (int)up.offset;
+    r->enter_flags = IORING_ENTER_REGISTERED_RING;
+    return 0;
+}
+
+/* ==== Provided buffers: one buffer ring per io_uring ====
+
+   A multishot receive (IORING_RECV_MULTISHOT with IOSQE_BUFFER_SELECT)
+   keeps receiving into buffers the kernel takes from a ring we provide
+   (IORING_REGISTER_PBUF_RING, 5.19): an array of {addr, len, bid} entries
+   whose tail we own and whose head the kernel owns. Each completion names
+   the buffer it filled (the upper 16 bits of cqe->flags, with
+   IORING_CQE_F_BUFFER set); once we have copied the data out we give the
+   buffer back by writing its entry at the tail and moving the tail
+   (release ordering, as for the SQ). An empty ring makes a receive fail
+   with -ENOBUFS, which ends a multishot receive: nothing is lost, it is
+   armed again.
+
+   The tail is a 16-bit field overlaid on the first entry's reserved bits,
+   which is why the entries are written at (tail & mask). The memory is
+   ours (anonymous mmap, page aligned); the kernel pins the ring's pages. */
+
+int tu_pbuf_setup(struct tu_ring *r, unsigned entries, unsigned size, unsigned bgid)
+{
+    struct io_uring_buf_reg reg;
+    unsigned i;
+    long ret;
+
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    if (r->pbuf_ring != NULL)
+        return -EEXIST;
+    if (entries == 0 || entries > 32768 || (entries & (entries - 1)) || size == 0)
+        return -EINVAL;
+    r->pbuf_ring_sz = entries * sizeof(struct io_uring_buf);
+    r->pbuf_ring = mmap(NULL, r->pbuf_ring_sz, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->pbuf_ring == MAP_FAILED) {
+        r->pbuf_ring = NULL;
+        return -errno;
+    }
+    r->pbuf_base_sz = (size_t)entries * size;
+    r->pbuf_base = mmap(NULL, r->pbuf_base_sz, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->pbuf_base == MAP_FAILED) {
+        ret = -errno;
+        munmap(r->pbuf_ring, r->pbuf_ring_sz);
+        r->pbuf_ring = NULL;
+        r->pbuf_base = NULL;
+        return (int)ret;
+    }
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)r->pbuf_ring;
+    reg.ring_entries = entries;
+    reg.bgid = (uint16_t)bgid;
+    ret = syscall(__NR_io_uring_register, r->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+    if (ret < 0) {
+        ret = -errno;
+        munmap(r->pbuf_base, r->pbuf_base_sz);
+        munmap(r->pbuf_ring, r->pbuf_ring_sz);
+        r->pbuf_ring = NULL;
+        r->pbuf_base = NULL;
+        return (int)ret;
+    }
+    r->pbuf_entries = entries;
+    r->pbuf_size = size;
+    r->pbuf_mask = entries - 1;
+    r->pbuf_bgid = (uint16_t)bgid;
+    r->pbuf_tail = 0;
+    for (i = 0; i < entries; i++) {
+        struct io_uring_buf *buf = &r->pbuf_ring->bufs[i];
+        buf->addr = (uint64_t)(uintptr_t)(r->pbuf_base + (size_t)i * size);
+        buf->len = size;
+        buf->bid = (uint16_t)i;
+    }
+    r->pbuf_tail = (uint16_t)entries;
+    __atomic_store_n(&r->pbuf_ring->tail, r->pbuf_tail, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* The address of buffer bid, to copy its data out. */
+char *tu_pbuf_addr(struct tu_ring *r, unsigned bid)
+{
+    return r->pbuf_base + (size_t)(bid & r->pbuf_mask) * r->pbuf_size;
+}
+
+/* Give buffer bid back to the kernel. Only once its data has been copied
+   out: the kernel may fill it again as soon as the tail moves. */
+void tu_pbuf_give(struct tu_ring *r, unsigned bid)
+{
+    struct io_uring_buf *buf;
+
+    if (r->pbuf_ring == NULL || TU_FORKED(r))
+        return;
+    bid &= r->pbuf_mask;
+    buf = &r->pbuf_ring->bufs[r->pbuf_tail & r->pbuf_mask];
+    buf->addr = (uint64_t)(uintptr_t)(r->pbuf_base + (size_t)bid * r->pbuf_size);
+    buf->len = r->pbuf_size;
+    buf->bid = (uint16_t)bid;
+    r->pbuf_tail++;
+    __atomic_store_n(&r->pbuf_ring->tail, r->pbuf_tail, __ATOMIC_RELEASE);
+}
+
+/* Unregister the buffer ring and free its memory. Only once no receive
+   that may select a buffer is in flight (the manager's drain saw every
+   op's final completion); otherwise the memory is left mapped for the
+   life of the process, as the op tables are. */
+void tu_pbuf_release(struct tu_ring *r)
+{
+    struct io_uring_buf_reg reg;
+
+    if (r->pbuf_ring == NULL)
+        return;
+    if (!TU_FORKED(r)) {
+        memset(&reg, 0, sizeof reg);
+        reg.bgid = r->pbuf_bgid;
+        syscall(__NR_io_uring_register, r->fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    }
+    munmap(r->pbuf_base, r->pbuf_base_sz);
+    munmap(r->pbuf_ring, r->pbuf_ring_sz);
+    r->pbuf_ring = NULL;
+    r->pbuf_base = NULL;
+}
+
+/* ==== The hot ops' SQEs, one call each, with only the fields they use ==== */
+
+/* IORING_OP_SEND of len bytes at buf (pinned by the caller until the CQE). */
+long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t len,
+                       uint32_t msg_flags, uint64_t user_data)
+{
+    unsigned index;
+    struct io_uring_sqe *sqe;
+
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    sqe = tu_next_sqe(r, &index);
+    if (sqe == NULL)
+        return -EBUSY;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = fd;
+    sqe->addr = (uint64_t)(uintptr_t)buf;
+    sqe->len = len;
+    sqe->msg_flags = msg_flags;
+    sqe->user_data = user_data;
+    tu_publish(r);
+    return (long long)index;
+}
+
+/* A multishot IORING_OP_RECV selecting buffers from the ring's buffer
+   group (IOSQE_BUFFER_SELECT): one SQE, a CQE per chunk received. */
+long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_data)
+{
+    unsigned index;
+    struct io_uring_sqe *sqe;
+
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    if (r->pbuf_ring == NULL)
+        return -ENOBUFS;
+    sqe = tu_next_sqe(r, &index);
+    if (sqe == NULL)
+        return -EBUSY;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_RECV;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->fd = fd;
+    sqe->buf_group = r->pbuf_bgid;
+    sqe->user_data = user_data;
+    tu_publish(r);
+    return (long long)index;
 }

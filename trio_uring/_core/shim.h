@@ -59,6 +59,17 @@ int tu_cq_overflowed(struct tu_ring *r);
    every call that would touch the ring then fails with -EOWNERDEAD. */
 int tu_forked(struct tu_ring *r);
 
+int tu_register_ring_fd(struct tu_ring *r);
+
+int tu_pbuf_setup(struct tu_ring *r, unsigned entries, unsigned size, unsigned bgid);
+char *tu_pbuf_addr(struct tu_ring *r, unsigned bid);
+void tu_pbuf_give(struct tu_ring *r, unsigned bid);
+void tu_pbuf_release(struct tu_ring *r);
+
+long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t len,
+                       uint32_t msg_flags, uint64_t user_data);
+long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_data);
+
 /* The socket's address family (SO_DOMAIN), or -errno: connect and sendmsg
    must know it to encode an address, without wrapping the fd in a
    socket.socket (which would own it and may change its blocking mode). */

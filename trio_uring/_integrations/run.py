@@ -12,7 +12,7 @@ import trio
 from .._core.availability import Cause, UringUnavailableError, open_ring
 from .._core.compat import trio_run_module
 from .._core.manager import UringIOManager
-from .._core.settings import Fallback, Settings, current_settings, set_settings
+from .._core.settings import DataPath, Fallback, Settings, current_settings, set_settings
 
 T = TypeVar("T")
 
@@ -114,6 +114,7 @@ def install(
     entries: int = 256,
     linked_timeouts: bool = True,
     native_sockets: bool = True,
+    data_path: DataPath = "direct",
 ) -> bool:
     """Make every later ``trio.run`` and ``start_guest_run`` in this process use io_uring.
 
@@ -134,7 +135,7 @@ def install(
     trio_run_module()  # refuse an unsupported Trio before anything else
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
                         linked_timeouts=linked_timeouts,
-                        native_sockets=native_sockets)  # fmt: skip
+                        native_sockets=native_sockets, data_path=data_path)  # fmt: skip
     try:
         open_ring(settings).close()
     except UringUnavailableError as exc:
@@ -185,6 +186,7 @@ def run(
     entries: int = 256,
     linked_timeouts: bool = True,
     native_sockets: bool = True,
+    data_path: DataPath = "direct",
     **trio_kwargs: Any,
 ) -> T:
     """Drop-in for ``trio.run`` that runs ``async_fn`` on io_uring.
@@ -192,14 +194,15 @@ def run(
     Takes ``trio.run``'s keyword arguments (``clock``, ``instruments``,
     ``restrict_keyboard_interrupt_to_checkpoints``,
     ``strict_exception_groups``) plus ours: ``fallback`` (``"warn"`` or
-    ``"raise"``), ``entries`` (SQ size), ``linked_timeouts`` and
+    ``"raise"``), ``entries`` (SQ size), ``linked_timeouts``,
     ``native_sockets`` (False: Trio's own sockets on the readiness path,
-    for comparison). The process-wide switch is left as it was.
+    for comparison) and ``data_path`` (``"direct"`` or ``"batched"``, see
+    ``trio_uring.Settings``). The process-wide switch is left as it was.
     """
     run_mod = trio_run_module()
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
                         linked_timeouts=linked_timeouts,
-                        native_sockets=native_sockets)  # fmt: skip
+                        native_sockets=native_sockets, data_path=data_path)  # fmt: skip
     previous_cls = run_mod.TheIOManager
     previous_settings = set_settings(settings)
     run_mod.TheIOManager = _SwitchingManager

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from .._core.abi import OP
+from .._core.abi import CQE_F_MORE, OP
 from .._core.parking import Waiter
 from . import ops
 from .base import COUNTS
@@ -45,9 +45,9 @@ class Acceptor:
         self.waiter = Waiter()
         self.closed = False
 
-    def consume(self, res: int, more: bool) -> None:
+    def consume(self, res: int, cqe_flags: int) -> None:
         """Called by the manager for each CQE of the multishot op."""
-        if not more:
+        if not cqe_flags & CQE_F_MORE:
             self.op = None
         if res >= 0:
             if self.closed:

@@ -36,13 +36,23 @@ from .._core.manager import UringIOManager, running_manager
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from .ahead import ReceiveAhead
+
 T = TypeVar("T")
 
 _BUSY_MESSAGE: Final = "another task is already reading / writing this fd"
 
 # Process-wide counters behind trio_uring.socket.statistics(): cheap enough
 # for every call, and they let a test prove native sockets were in use.
-COUNTS: Final = {"sockets": 0, "direct": 0, "ops": 0, "multishot_armed": 0, "multishot_accepted": 0}
+COUNTS: Final = {
+    "sockets": 0,
+    "direct": 0,
+    "ops": 0,
+    "multishot_armed": 0,
+    "multishot_accepted": 0,
+    "ahead_armed": 0,
+    "ahead_chunks": 0,
+}
 
 
 def _kernel_at_least(major: int, minor: int) -> bool:
@@ -115,6 +125,21 @@ class SocketBase(_SocketType):
         # Set while this socket streams bulk data (see receiving.py): its
         # receives that have to wait take the readiness path, which copies once.
         self._bulk_receiver = False
+        # Receiving ahead (ahead.py): None until the first recv, which
+        # starts it where the socket and run can.
+        self._ahead: ReceiveAhead | None = None
+        self._ahead_unchecked = True
+        # The run's manager, once an op of this socket has looked it up.
+        self._mgr: UringIOManager | None = None
+        # Whether send_all takes the batched path (None: not decided yet).
+        self._batched: bool | None = None
+
+    def _op_manager(self) -> UringIOManager | None:
+        """The running manager if it is ours (cached on the socket while its run lasts)."""
+        mgr = self._mgr
+        if mgr is None or mgr._closed:
+            mgr = self._mgr = running_manager()
+        return mgr
 
     async def _io(
         self,

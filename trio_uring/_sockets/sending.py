@@ -9,15 +9,17 @@ the whole rest.
 
 from __future__ import annotations
 
+import errno
 import socket as _stdlib_socket
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
+import trio
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from .._core import sockaddr as _sa
 from . import ops
-from .base import COUNTS, SocketBase, _listify
+from .base import _BUSY_MESSAGE, COUNTS, SocketBase, _listify
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -72,6 +74,35 @@ class Sending(SocketBase):
         COUNTS["direct"] += 1
         await cancel_shielded_checkpoint()
         return sent
+
+    async def _send_batched(self, data: Any) -> int:
+        """``_send_rest`` on the batched path: one ``MSG_WAITALL`` send op, no system call.
+
+        The SQE is queued and the task parks until its completion: the
+        scheduler's next ``io_uring_enter`` submits it with every other
+        task's, and a loopback send completes inline, so the task resumes
+        with its count a tick later. Cancelled part way, the count is what
+        the kernel sent (result wins).
+        """
+        mgr = self._op_manager()
+        if mgr is None:
+            return await self._send_rest(data)
+        if self._writing:
+            raise trio.BusyResourceError(_BUSY_MESSAGE)
+        self._writing = True
+        COUNTS["ops"] += 1
+        try:
+            while True:
+                res = await mgr.send_op(self._sock.fileno(), data, _MSG_WAITALL)
+                if res >= 0:
+                    return res
+                if res != -errno.EAGAIN:
+                    ops.raise_errno(res)
+                # A send timeout (SO_SNDTIMEO) made the kernel give up
+                # waiting: wait for room as Trio would, then again.
+                await mgr.wait_writable(self._sock.fileno())
+        finally:
+            self._writing = False
 
     async def _send_waiting(self, data: Any) -> int:
         """``_send_rest`` once the direct attempt would block: one ``MSG_WAITALL`` op."""

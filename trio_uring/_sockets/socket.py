@@ -81,7 +81,9 @@ class NativeSocket(Receiving, Sending):
     def close(self) -> None:
         """Close the socket; tasks waiting on it get ``trio.ClosedResourceError``.
 
-        Connections a multishot accept took and nobody accepted yet are closed too.
+        Connections a multishot accept took and nobody accepted yet are
+        closed too, and bytes received ahead that nobody took are dropped
+        (as the kernel drops what a closed socket had not delivered).
         """
         self._stop_accepting()
         super().close()
@@ -101,14 +103,19 @@ class NativeSocket(Receiving, Sending):
         return super().detach()
 
     def __del__(self) -> None:
-        # Dropped without close(): don't let the kernel go on accepting for it.
-        if getattr(self, "_acceptor", None) is not None:
+        # Dropped without close(): don't let the kernel go on accepting or
+        # receiving for it.
+        if getattr(self, "_acceptor", None) is not None or getattr(self, "_ahead", None):
             self._stop_accepting()
 
     def _stop_accepting(self) -> None:
+        # And receiving ahead: the multishot ops the kernel runs for this fd.
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is not None:
             acceptor.close()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
 
     def dup(self) -> NativeSocket:
         """Same as :meth:`socket.socket.dup`, as a ``NativeSocket``."""
@@ -118,6 +125,9 @@ class NativeSocket(Receiving, Sending):
         """Whether a receive (or an accept) would not block right now."""
         acceptor = self._acceptor
         if acceptor is not None and (acceptor.backlog or acceptor.error):
+            return True
+        ahead = self._ahead
+        if ahead is not None and (ahead.chunks or ahead.error):
             return True
         return super().is_readable()
 

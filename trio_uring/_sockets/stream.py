@@ -87,19 +87,17 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
     if max_bytes < 1:
         raise ValueError("max_bytes must be >= 1")
     try:
-        # NativeSocket.recv's direct attempt, inlined: one coroutine frame
-        # less for every resume of a stream's receive.
-        await checkpoint_if_cancelled()
-        try:
-            data: bytes = sock._sock.recv(max_bytes)
-        except BlockingIOError:
-            return await sock._recv_waiting(max_bytes, 0)
-        except BaseException:
-            await cancel_shielded_checkpoint()
-            raise
-        COUNTS["direct"] += 1
-        await cancel_shielded_checkpoint()
-        return data
+        ahead = sock._ahead
+        if ahead is not None and not ahead.retired and type(max_bytes) is int:
+            # NativeSocket.recv's receive-ahead path, inlined: one
+            # coroutine frame less for every resume of a stream's receive.
+            await checkpoint_if_cancelled()
+            if ahead.chunks:
+                data: bytes = ahead.take(max_bytes)
+                await cancel_shielded_checkpoint()
+                return data
+            return await sock._recv_ahead(ahead, max_bytes)
+        return await sock.recv(max_bytes)
     except OSError as exc:
         error = _stream_error(exc)
         if isinstance(error, trio.ClosedResourceError):
@@ -123,19 +121,27 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                     await trio.lowlevel.checkpoint()
                     return None
                 total = len(view)
-                # NativeSocket._send_rest's direct attempt, inlined for the
-                # first send (usually the only one), as in receive_some.
-                await checkpoint_if_cancelled()
-                try:
-                    sent = sock._sock.send(view)
-                except BlockingIOError:
-                    sent = await sock._send_waiting(view)
-                except BaseException:
-                    await cancel_shielded_checkpoint()
-                    raise
+                if sock._batched is None:
+                    mgr = sock._op_manager()
+                    sock._batched = mgr is not None and mgr._settings.data_path == "batched"
+                if sock._batched:
+                    # One send op for the whole buffer, no system call of
+                    # our own: the tick's io_uring_enter submits it.
+                    await checkpoint_if_cancelled()
+                    sent = await sock._send_batched(view)
                 else:
-                    COUNTS["direct"] += 1
-                    await cancel_shielded_checkpoint()
+                    # NativeSocket._send_rest's direct attempt, inlined.
+                    await checkpoint_if_cancelled()
+                    try:
+                        sent = sock._sock.send(view)
+                    except BlockingIOError:
+                        sent = await sock._send_waiting(view)
+                    except BaseException:
+                        await cancel_shielded_checkpoint()
+                        raise
+                    else:
+                        COUNTS["direct"] += 1
+                        await cancel_shielded_checkpoint()
                 while sent < total:
                     with view[sent:] as remaining:
                         sent += await sock._send_rest(remaining)

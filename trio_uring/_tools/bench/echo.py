@@ -56,7 +56,7 @@ SERVER_MODULE = "trio_uring._tools.bench.echo_server"
 HOST = "127.0.0.1"
 # stock: Trio on epoll. uring-poll: trio_uring's I/O manager with Trio's own
 # sockets (readiness through POLL_ADD). uring: native socket ops as well.
-BACKENDS = ("stock", "uring-poll", "uring")
+BACKENDS = ("stock", "uring-poll", "uring", "uring-batched")
 
 
 def _cpu_plan() -> tuple[int | None, int | None]:

@@ -25,6 +25,8 @@ from functools import partial
 
 import trio
 
+from trio_uring._core.settings import DataPath
+
 HOST = "127.0.0.1"
 RECEIVE_SIZE = 65536
 
@@ -72,7 +74,9 @@ async def serve(port: int, ready_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the server on the chosen backend, return exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["stock", "uring", "uring-poll"], required=True)
+    parser.add_argument(
+        "--backend", choices=["stock", "uring", "uring-poll", "uring-batched"], required=True
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ready-file", default=None)
     args = parser.parse_args(argv)
@@ -88,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # "uring-poll": the I/O manager alone (readiness through POLL_ADD,
         # Trio's own sockets); "uring": native socket ops as well.
-        native = args.backend == "uring"
-        trio_uring.run(async_main, fallback="raise", native_sockets=native)
+        # "uring-batched": the batched data path (Settings.data_path).
+        native = args.backend in ("uring", "uring-batched")
+        path: DataPath = "batched" if args.backend == "uring-batched" else "direct"
+        trio_uring.run(async_main, fallback="raise", native_sockets=native, data_path=path)
     return 0
 
 
