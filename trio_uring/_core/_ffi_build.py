@@ -84,6 +84,8 @@ void tu_pbuf_release(struct tu_ring *r);
 long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t len,
                        uint32_t msg_flags, uint64_t user_data);
 long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_data);
+long long tu_prep_read(struct tu_ring *r, int32_t fd, void *buf, uint32_t len,
+                       uint64_t off, uint64_t user_data);
 
 #define TU_OP_LAST ...
 

@@ -15,6 +15,7 @@ other offset is positional (``os.pread``/``os.pwrite``).
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Final
 
@@ -72,6 +73,9 @@ _UNLINKAT: Final = OP["UNLINKAT"]
 _RENAMEAT: Final = OP["RENAMEAT"]
 _MKDIRAT: Final = OP["MKDIRAT"]
 _U32: Final = 0xFFFF_FFFF
+_U64: Final = U64
+_EINTR: Final = -errno.EINTR
+checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 
 
 def offset_field(offset: int) -> int:
@@ -80,16 +84,23 @@ def offset_field(offset: int) -> int:
 
 
 async def read(mgr: UringIOManager, fd: int, count: int, offset: int) -> bytes:
-    """``IORING_OP_READ`` of up to ``count`` (>= 0) bytes at ``offset``; new bytes."""
+    """``IORING_OP_READ`` of up to ``count`` (>= 0) bytes at ``offset``; new bytes.
+
+    The random-read hot path: straight to the op core's ``read_op`` (one
+    frame), a cancelled task submitting nothing, as every native op.
+    """
+    await checkpoint_if_cancelled()
     buf = new_uncleared_buffer(count)
-    res = await call(
-        mgr, _READ, fd, buf, addr=addr_of(buf), length=min(count, MAX_RW_COUNT),
-        off=offset_field(offset),
-    )  # fmt: skip
-    if res < 0:
-        raise error(res)
-    data: bytes = ffi.unpack(buf, res)  # one copy, no intermediate buffer object
-    return data
+    off = _U64 if offset == -1 else offset
+    length = count if count <= MAX_RW_COUNT else MAX_RW_COUNT
+    while True:
+        res = await mgr.read_op(fd, buf, length, off)
+        if res >= 0:
+            data: bytes = ffi.unpack(buf, res)  # one copy, no intermediate buffer object
+            return data
+        if res != _EINTR:  # PEP 475: a read a signal interrupted is redone
+            raise error(res)
+        await checkpoint_if_cancelled()
 
 
 async def readinto(mgr: UringIOManager, fd: int, target: Pinned, offset: int) -> int:

@@ -41,6 +41,7 @@ from .structs import ffi as _ffi
 
 _LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
 _SEND: Final = OP["SEND"]
+_READ: Final = OP["READ"]
 _NATIVE: Final = _ops.NATIVE
 _INF: Final = float("inf")
 
@@ -255,6 +256,30 @@ class NativeOps(InFlight):
             if not same:
                 del by_fd[op.fd]
 
+    async def read_op(self, fd: int, buf: Any, count: int, off: int) -> int:
+        """``IORING_OP_READ`` of up to ``count`` bytes into ``buf`` (a C buffer the caller owns).
+
+        The files' hot path, one frame deep: the caller passed Trio's
+        ``checkpoint_if_cancelled`` and keeps ``buf`` referenced; the op's
+        record pins it too, until the CQE. ``off`` is the SQE's field
+        (``(u64)-1``: the file position). Under a finite deadline it takes
+        ``perform``'s general path. Returns ``res`` (negative: -errno).
+        """
+        registry = self._deadlines
+        if not self._clock_checked or (
+            self._clock_offset is not None and (registry is None or registry._active)
+        ):
+            return await self.perform(_READ, fd, buf, _addr_of(buf), count, off)
+        ring = self._ring
+        ud = ring._ud_base | next(ring._ud_counter)
+        op = Op(ud, _NATIVE, fd, _READ, current_task())
+        op.pins = buf
+        op.index = ring.push_read(fd, buf, count, off, ud)
+        self._ops[ud] = op
+        self._index_by_fd(op)
+        res: int = await park(native_abort(ring, op, self._request_cancel))
+        return self._settle_cancelled(op, res) if op.cancel_requested else res
+
     async def send_op(self, fd: int, data: Any, msg_flags: int) -> int:
         """``IORING_OP_SEND`` of ``data`` (pinned in place); the CQE's ``res`` (negative: -errno).
 
@@ -264,7 +289,9 @@ class NativeOps(InFlight):
         path instead.
         """
         registry = self._deadlines
-        if self._clock_offset is not None and (registry is None or registry._active):
+        if not self._clock_checked or (
+            self._clock_offset is not None and (registry is None or registry._active)
+        ):
             pinned = source(data)
             try:
                 return await self.perform(

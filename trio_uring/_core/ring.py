@@ -281,6 +281,15 @@ class Ring:
         self.sqes_queued += 1
         return int(index)
 
+    def push_read(self, fd: int, buf: Any, length: int, off: int, user_data: int) -> int:
+        """Queue an ``IORING_OP_READ`` of ``length`` bytes into ``buf`` (cdata the caller pins)."""
+        index = lib.tu_prep_read(self._ring, fd, buf, length, off, user_data)
+        if index < 0:
+            index = self._again(index, lambda: lib.tu_prep_read(
+                self._ring, fd, buf, length, off, user_data))  # fmt: skip
+        self.sqes_queued += 1
+        return int(index)
+
     def push_recv_multishot(self, fd: int, user_data: int) -> int:
         """Queue a multishot ``IORING_OP_RECV`` into the provided buffers (``setup_buffers``)."""
         index = lib.tu_prep_recv_multishot(self._ring, fd, user_data)

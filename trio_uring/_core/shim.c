@@ -753,3 +753,27 @@ long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_da
     tu_publish(r);
     return (long long)index;
 }
+
+/* IORING_OP_READ of up to len bytes into buf at off ((u64)-1: the file
+   position), buf pinned by the caller until the CQE. */
+long long tu_prep_read(struct tu_ring *r, int32_t fd, void *buf, uint32_t len,
+                       uint64_t off, uint64_t user_data)
+{
+    unsigned index;
+    struct io_uring_sqe *sqe;
+
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    sqe = tu_next_sqe(r, &index);
+    if (sqe == NULL)
+        return -EBUSY;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_READ;
+    sqe->fd = fd;
+    sqe->addr = (uint64_t)(uintptr_t)buf;
+    sqe->len = len;
+    sqe->off = off;
+    sqe->user_data = user_data;
+    tu_publish(r);
+    return (long long)index;
+}
