@@ -22,6 +22,7 @@ import pytest
 import trio
 
 import trio_uring
+import trio_uring.lowlevel
 
 from .files_oracle import on_backend
 
