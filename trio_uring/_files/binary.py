@@ -411,6 +411,16 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                 f"readinto() argument must be read-write bytes-like object, "
                 f"not {type(buffer).__name__}"
             )
+        try:
+            return await self._readinto(view)
+        finally:
+            # Every await below has had its op's CQE by the time it returns
+            # or raises, so the kernel is done with the buffer: drop the
+            # export, or a traceback holding this frame (a cancel's) would
+            # keep the caller's bytearray from resizing, where Trio's is free.
+            view.release()
+
+    async def _readinto(self, view: memoryview) -> int:
         n = view.nbytes
         ops = await self._enter()
         try:
@@ -487,8 +497,16 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         """
         self._check_writable()
         view = memoryview(data)
-        if view.ndim != 1 or view.format != "B":
-            view = view.cast("B")
+        try:
+            if view.ndim != 1 or view.format != "B":
+                flat = view.cast("B")
+                view.release()
+                view = flat
+            return await self._write(view)
+        finally:
+            view.release()  # the kernel is done with it (see readinto)
+
+    async def _write(self, view: memoryview) -> int:
         ops = await self._enter()
         try:
             self._drop_read_buffer()
@@ -501,7 +519,11 @@ class AsyncBinaryFile(AsyncFile[bytes]):
                 done = 0
                 try:
                     while done < n:
-                        done += await self._raw.write(view[done:])
+                        part = view[done:]
+                        try:
+                            done += await self._raw.write(part)
+                        finally:
+                            part.release()  # a slice holds the export too
                 except trio.Cancelled:
                     if not done:
                         raise

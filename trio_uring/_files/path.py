@@ -105,8 +105,11 @@ class Path(trio.Path, pathlib.PurePosixPath):
     async def write_bytes(self, data: ReadableBuffer) -> int:
         """Replace the file's contents with ``data``; return its length."""
         view = memoryview(data)  # TypeError before the file is touched, as pathlib
-        async with await open_file(self, "wb") as f:
-            return await f.write(view)
+        try:
+            async with await open_file(self, "wb") as f:
+                return await f.write(view)
+        finally:
+            view.release()  # the caller's buffer is free again, even after a cancel
 
     async def write_text(
         self,
