@@ -25,9 +25,10 @@ $(STAMP_PKG): $(STAMP_DEPS) $(SOURCES)
 
 install: $(STAMP_PKG)
 
-# The main job: every benchmark on stock Trio and on trio_uring, side by side.
+# The main job: every benchmark on stock Trio and on trio_uring, side by
+# side, at the default scale (about a minute of benchmarks; `make bench` for all).
 demo: $(STAMP_PKG)
-	$(PY) -m trio_uring bench
+	$(VENV)/bin/trio-uring bench
 
 lint: $(STAMP_DEPS)
 	$(PY) -m ruff check trio_uring tests benchmarks examples
@@ -73,8 +74,10 @@ asan: $(STAMP_DEPS)
 
 test: lint typecheck unit asan conformance
 
+# Every case at full size (several minutes). The console script, not
+# `python -m`, so that the checkout's uncompiled tree is not imported.
 bench: $(STAMP_PKG)
-	$(PY) -m trio_uring bench
+	$(VENV)/bin/trio-uring bench --full
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info trio_uring/_core/_uring*.so trio_uring/_core/_uring.c

@@ -58,6 +58,11 @@ def test_quick_files_json() -> None:
     details = data["details"]["files"]
     assert set(details["random"]) == {"a", "b", "c", "d", "e"}
     assert details["random"]["d"]["reads"] == 20_000
+    # Each row's stock figure is stock Trio's way of doing the same thing:
+    # open_file for seek+read, os.pread in a worker thread for pread.
+    assert rows[0]["stock"] == details["random"]["a"]["reads_per_s"]
+    assert rows[1]["stock"] == details["random"]["b"]["reads_per_s"]
+    assert data["scale"] == "quick"
     assert set(details["sequential"]) == {"64 KiB", "1024 KiB"}
     assert "100%" in out.stderr
 
@@ -81,3 +86,9 @@ def test_unavailable_exits_3() -> None:
     out = bench("--quick", env={**os.environ, "TRIO_URING_SIMULATE_FAILURE": "EPERM"})
     assert out.returncode == 3
     assert "unavailable" in out.stderr
+
+
+def test_quick_and_full_exclude_each_other() -> None:
+    out = bench("--quick", "--full", "--only", "cancel")
+    assert out.returncode == 2
+    assert "exclude each other" in out.stderr

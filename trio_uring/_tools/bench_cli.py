@@ -1,7 +1,9 @@
 """``python -m trio_uring bench``: every benchmark, stock Trio beside trio_uring.
 
-Runs the benchmark engines of ``trio_uring._tools.bench`` with built-in defaults
-(``--quick`` for a run of about 30 seconds), shows a progress bar on stderr
+Runs the benchmark engines of ``trio_uring._tools.bench`` at one of three
+scales: the built-in default (about a minute on a 2-core machine),
+``--quick`` (about 30 seconds) or ``--full`` (every case, several minutes:
+``make bench``). It shows a progress bar on stderr
 while it works, and prints one table: each workload's figure on both
 backends and their ratio, oriented so that > 1 always means trio_uring is
 better. ``--json`` prints the same as one JSON object, with every run.
@@ -30,6 +32,11 @@ EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
 
+QUICK = "quick"
+DEFAULT = "default"
+FULL = "full"
+
+
 @attrs.frozen
 class Row:
     """One line of the table: a figure on both backends."""
@@ -48,11 +55,12 @@ class Row:
         return self.stock / self.uring if self.uring else float("nan")
 
 
-def _echo(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+def _echo(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     from .bench.echo import run_echo_bench
 
-    cases = ([64], [50]) if quick else ([64, 4096], [50, 1000])
-    duration, warmup, repeat = (2.0, 0.5, 2) if quick else (5.0, 1.0, 3)
+    cases = ([64, 4096], [50, 1000]) if scale == FULL else ([64], [50])
+    duration, warmup, repeat = {QUICK: (2.0, 0.5, 2), DEFAULT: (3.0, 0.5, 3),
+                                FULL: (5.0, 1.0, 3)}[scale]  # fmt: skip
     results = run_echo_bench(cases[0], cases[1], duration, warmup,
                              ["stock", "uring-poll", "uring"], step, repeat=repeat)  # fmt: skip
     failed = [r for r in results if not r["ok"]]
@@ -73,11 +81,11 @@ def _echo(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     return rows, results
 
 
-def _cancel(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+def _cancel(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     from .bench.cancel import run_cancel_bench
 
     step("cancellation: 10,000 blocked receives cancelled at once")
-    summary = run_cancel_bench(10_000, 2 if quick else 5)
+    summary = run_cancel_bench(10_000, {QUICK: 2, DEFAULT: 3, FULL: 5}[scale])
     stock, uring = summary
     name = "cancel 10,000 receives"
     return [
@@ -86,14 +94,14 @@ def _cancel(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     ], summary
 
 
-def _streaming(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+def _streaming(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     from .bench.streaming import run_streaming_bench
 
     # One stream of 1 GiB (the case issue 5 sets the bar on), then four at once.
     rows: list[Row] = []
     details: dict[str, Any] = {}
-    repeat = 2 if quick else 5
-    for connections, mib in ((1, 256 if quick else 1024), (4, 64 if quick else 256)):
+    repeat, one, four = {QUICK: (2, 256, 64), DEFAULT: (3, 512, 128), FULL: (5, 1024, 256)}[scale]
+    for connections, mib in ((1, one), (4, four)):
         name = f"streaming {connections} x {mib} MiB"
         step(f"{name} through SocketStream")
         stock, uring = details[name] = run_streaming_bench(connections, mib, repeat)
@@ -103,20 +111,20 @@ def _streaming(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any
     return rows, details
 
 
-def _files(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+def _files(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     from .bench.files import run_files_bench
 
     # The thread-based stock cases do ~5,000 reads/s: they get fewer reads.
-    if quick:
-        result = run_files_bench(reads=20_000, tasks=64, mib=32, thread_reads=3_000, step=step)
-    else:
-        result = run_files_bench(reads=200_000, tasks=64, mib=256, thread_reads=50_000, step=step)
+    reads, mib, thread_reads = {QUICK: (20_000, 32, 3_000), DEFAULT: (50_000, 64, 6_000),
+                                FULL: (200_000, 256, 50_000)}[scale]  # fmt: skip
+    result = run_files_bench(reads=reads, tasks=64, mib=mib, thread_reads=thread_reads, step=step)
     rnd = result["random"]
     name = "files 4 KiB x 64 tasks"
     rows = [
         Row(f"{name}, seek+read", "reads/s", rnd["a"]["reads_per_s"], rnd["c"]["reads_per_s"],
             True),
-        Row(f"{name}, pread", "reads/s", rnd["a"]["reads_per_s"], rnd["d"]["reads_per_s"],
+        # Stock Trio's own pread is os.pread in a worker thread.
+        Row(f"{name}, pread", "reads/s", rnd["b"]["reads_per_s"], rnd["d"]["reads_per_s"],
             True),
     ]  # fmt: skip
     for size, seq in result["sequential"].items():
@@ -125,7 +133,7 @@ def _files(quick: bool, step: Callable[[str], None]) -> tuple[list[Row], Any]:
     return rows, result
 
 
-BENCHES: dict[str, Callable[[bool, Callable[[str], None]], tuple[list[Row], Any]]] = {
+BENCHES: dict[str, Callable[[str, Callable[[str], None]], tuple[list[Row], Any]]] = {
     "echo": _echo,
     "cancel": _cancel,
     "streaming": _streaming,
@@ -159,6 +167,10 @@ def bench_command(args: argparse.Namespace) -> int:
     except UringUnavailableError as exc:
         print(f"trio_uring bench: io_uring is unavailable: {exc.cause}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if args.quick and args.full:
+        print("trio_uring bench: --quick and --full exclude each other", file=sys.stderr)
+        return EXIT_USAGE
+    scale = QUICK if args.quick else FULL if args.full else DEFAULT
     bar = ProgressBar(len(names))
     rows: list[Row] = []
     details: dict[str, Any] = {}
@@ -169,7 +181,7 @@ def bench_command(args: argparse.Namespace) -> int:
             bar.update(done, text)
 
         try:
-            new_rows, details[name] = BENCHES[name](args.quick, step)
+            new_rows, details[name] = BENCHES[name](scale, step)
         except Exception as exc:  # one failed benchmark must not hide the others
             bar.update(done, f"{name} FAILED")
             print(f"\ntrio_uring bench: {name} failed: {exc}", file=sys.stderr)
@@ -181,7 +193,7 @@ def bench_command(args: argparse.Namespace) -> int:
     bar.close()
     if args.json:
         out = {"rows": [{**attrs.asdict(r), "advantage": r.advantage} for r in rows],
-               "details": details, "quick": args.quick}  # fmt: skip
+               "details": details, "quick": args.quick, "scale": scale}  # fmt: skip
         print(json.dumps(out, indent=2, default=str))
     else:
         print(format_table(rows))
@@ -205,6 +217,9 @@ def add_bench_command(commands: Any) -> None:
         ),
     )
     parser.add_argument("--quick", action="store_true", help="about 30 seconds in all")
+    parser.add_argument(
+        "--full", action="store_true", help="every case at full size: several minutes"
+    )
     parser.add_argument("--only", default=None, help=f"subset of {','.join(BENCHES)}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=bench_command)

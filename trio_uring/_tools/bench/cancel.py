@@ -29,6 +29,8 @@ from typing import Any
 import trio
 import trio.testing
 
+from . import worker_cwd
+
 BACKENDS = ("stock", "uring")
 
 
@@ -110,6 +112,7 @@ def run_cancel_bench(tasks: int = 10_000, repeat: int = 5) -> list[dict[str, Any
                 capture_output=True,
                 text=True,
                 check=False,
+                cwd=worker_cwd(),
             )
             if out.returncode != 0:
                 raise RuntimeError(f"{backend} worker failed:\n{out.stderr}")

@@ -46,6 +46,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import worker_cwd
+
 CLIENT_SOURCE = Path(__file__).resolve().with_name("echo_client.c")
 # Built at install time, beside this module (setup.py). A tree that was not
 # installed (or whose source is newer) builds a private copy per process in a
@@ -234,6 +236,7 @@ class _Server:
             stderr=self._stderr,
             start_new_session=True,
             preexec_fn=_pinned(_cpu_plan()[0]),
+            cwd=worker_cwd(),
         )
         self.pid = self.proc.pid  # the Python server's pid, once known
 

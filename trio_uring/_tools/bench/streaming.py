@@ -29,6 +29,8 @@ from typing import Any
 
 import trio
 
+from . import worker_cwd
+
 BACKENDS = ("stock", "uring")
 CHUNK = 1 << 20
 RECEIVE_SIZE = 256 * 1024
@@ -97,7 +99,7 @@ def run_streaming_bench(
         for backend in BACKENDS if rnd % 2 == 0 else BACKENDS[::-1]:
             cmd = [sys.executable, "-m", "trio_uring._tools.bench.streaming", "--worker", backend,
                    "--connections", str(connections), "--mib", str(mib)]  # fmt: skip
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=worker_cwd())
             if out.returncode != 0:
                 raise RuntimeError(f"{backend} worker failed:\n{out.stderr}")
             runs[backend].append(json.loads(out.stdout))
