@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trio_uring._tools.bench.echo import BACKENDS, HOST, SERVER_MODULE, build_client
+from trio_uring._tools.bench.echo_processes import BACKENDS, HOST, SERVER_MODULE, build_client
 
 READY_TIMEOUT = 120.0  # Python starts slowly under valgrind
 

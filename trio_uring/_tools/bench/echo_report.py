@@ -1,0 +1,130 @@
+"""The echo benchmark's reporting: medians per backend, ratios to stock, the table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from .echo_processes import OTHER_LOAD_WARN_CORES
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    """The median of the values that were measured (None: none was)."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(
+    size: int, nconn: int, backend: str, runs: list[dict[str, Any]], repeat: int
+) -> dict[str, Any]:
+    """Reduce one backend's runs of a case to medians and an rps range."""
+    good = [r for r in runs if r["ok"]]
+    entry: dict[str, Any] = {
+        "size": size,
+        "connections": nconn,
+        "backend": backend,
+        "ok": len(good) == repeat,
+        "error": None,
+        "repeat": repeat,
+        "runs_ok": len(good),
+    }
+    if not entry["ok"]:
+        failed = next((r for r in runs if not r["ok"]), None)
+        if failed is None:
+            entry["error"] = f"only {len(runs)} of {repeat} runs were made"
+        else:
+            entry["error"] = (
+                f"run {failed['round'] + 1}/{repeat} failed "
+                f"({len(good)}/{repeat} ok): {failed['error']}"
+            )
+    if good:
+        rps = [float(r["rps"]) for r in good]
+        entry["rps"] = statistics.median(rps)
+        entry["rps_min"] = min(rps)
+        entry["rps_max"] = max(rps)
+        entry["p50_us"] = median([r.get("p50_us") for r in good])
+        entry["p99_us"] = median([r.get("p99_us") for r in good])
+        entry["cpu_us_per_rt"] = median([r.get("cpu_us_per_rt") for r in good])
+        entry["round_trips_total"] = sum(int(r["round_trips"]) for r in good)
+    entry["errors"] = sum(int(r.get("errors") or 0) for r in runs)
+    entry["runs"] = runs
+    return entry
+
+
+def add_ratios(case: list[dict[str, Any]]) -> None:
+    """Set rps and CPU-per-round-trip ratios against stock on the non-stock entries."""
+    stock = next((r for r in case if r["backend"] == "stock"), None)
+    if stock is None:
+        return
+    for entry in case:
+        if entry is stock:
+            continue
+        if stock.get("rps") and entry.get("rps"):
+            entry["rps_ratio_vs_stock"] = entry["rps"] / stock["rps"]
+        # Inverted relative to rps (stock over this backend) so that > 1
+        # means "better than stock" in both ratio columns.
+        if stock.get("cpu_us_per_rt") and entry.get("cpu_us_per_rt"):
+            entry["cpu_ratio_vs_stock"] = stock["cpu_us_per_rt"] / entry["cpu_us_per_rt"]
+
+
+def fmt(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec``, or ``-`` where it was not measured."""
+    return "-" if value is None else format(value, spec)
+
+
+def fmt_ratio(value: float | None) -> str:
+    """A ratio as ``1.23x``, or ``-`` where it was not measured."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    """Render results as a fixed-width text table of per-backend medians."""
+    header = (
+        f"{'case':<16} {'backend':<7} {'rps':>9} {'rps min-max':>17} {'p50 us':>7} "
+        f"{'p99 us':>7} {'cpu us/rt':>9} {'sys/rt':>6} {'rps x':>6} {'cpu x':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        case = f"{r['size']}B x {r['connections']}c"
+        if not r["ok"]:
+            # First line says what failed; the last usually names the
+            # exception (e.g. from a server traceback). Full text goes to stderr.
+            msg = [ln.strip() for ln in str(r["error"] or "failed").splitlines() if ln.strip()]
+            summary = msg[0] if len(msg) == 1 else f"{msg[0]} {msg[-1]}"
+            lines.append(f"{case:<16} {r['backend']:<7} FAILED: {summary}")
+            continue
+        span = f"{fmt(r.get('rps_min'), ',.0f')}-{fmt(r.get('rps_max'), ',.0f')}"
+        lines.append(
+            f"{case:<16} {r['backend']:<7} {fmt(r.get('rps'), ',.0f'):>9} {span:>17} "
+            f"{fmt(r.get('p50_us'), '.0f'):>7} {fmt(r.get('p99_us'), '.0f'):>7} "
+            f"{fmt(r.get('cpu_us_per_rt'), '.1f'):>9} {fmt(r.get('syscalls_per_rt'), '.2f'):>6} "
+            f"{fmt_ratio(r.get('rps_ratio_vs_stock')):>6} "
+            f"{fmt_ratio(r.get('cpu_ratio_vs_stock')):>6}"
+        )
+    repeats = sorted({r["repeat"] for r in results})
+    lines.append("")
+    lines.append(f"medians of {'/'.join(map(str, repeats))} interleaved runs per backend")
+    lines.append("rps x = rps / stock rps; cpu x = stock cpu us/rt / cpu us/rt (> 1: cheaper)")
+    disturbed = [
+        (r, run)
+        for r in results
+        for run in r["runs"]
+        if run["ok"] and (run.get("other_cpu_cores") or 0) > OTHER_LOAD_WARN_CORES
+    ]
+    if disturbed:
+        lines.append("")
+        lines.append("runs disturbed by other load on the machine (still included above):")
+        for r, run in disturbed:
+            lines.append(
+                f"  {r['size']}B x {r['connections']}c {r['backend']} round {run['round'] + 1}: "
+                f"{run['rps']:,.0f} rps with {run['other_cpu_cores']:.2f} cores used by others"
+            )
+    tops = [r for r in results if r["ok"] and r.get("syscalls_top_per_rt")]
+    if tops:
+        lines.append("")
+        lines.append("top server syscalls per round trip (one strace pass, start-up subtracted):")
+        for r in tops:
+            detail = ", ".join(f"{k} {v:.2f}" for k, v in r["syscalls_top_per_rt"].items())
+            lines.append(f"  {r['size']}B x {r['connections']}c {r['backend']}: {detail}")
+    return "\n".join(lines)
