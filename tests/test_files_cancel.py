@@ -348,3 +348,72 @@ def test_cancelled_aclose_while_another_task_flushes(backend: str) -> None:
     still_open, outcome = on_backend(backend, main)
     assert not still_open
     assert outcome in ("written", "closed")
+
+
+@pytest.mark.parametrize("mode", ["wb", "w"])
+def test_aclose_in_a_cancelled_scope_flushes_as_trio_open_file_does(
+    tmp_path: Any, mode: str
+) -> None:
+    """Buffered bytes reach the file, the fd is closed, then ``Cancelled`` arrives.
+
+    The oracle is ``trio.open_file`` on the same run, closing the same way.
+    """
+    data: Any = b"buffered bytes" if "b" in mode else "buffered text"
+
+    async def close_cancelled(f: Any) -> tuple[bool, bool]:
+        await f.write(data)
+        raised = False
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            try:
+                await f.aclose()
+            except trio.Cancelled:
+                raised = True
+                raise
+        return raised, scope.cancelled_caught
+
+    async def main() -> None:
+        theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+        expected = await close_cancelled(await trio.open_file(theirs, mode))
+        got = await close_cancelled(await trio_uring.open_file(ours, mode))
+        assert got == expected == (True, True)
+        assert ours.read_bytes() == theirs.read_bytes() != b""
+
+    trio_uring.run(main, fallback="raise")
+
+
+@pytest.mark.parametrize("buffering", [-1, 0])
+@pytest.mark.parametrize("size", [-5, -1, None, 0, 3])
+def test_read_sizes_as_the_stdlib_takes_them(tmp_path: Any, buffering: int, size: Any) -> None:
+    """``read(size)`` returns or raises what ``open(...).read(size)`` does (the oracle)."""
+    path = tmp_path / "f"
+    path.write_bytes(b"hello\n")
+
+    def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+        try:
+            return "ok", call()
+        except Exception as exc:  # the oracle's exception, whatever it is
+            return type(exc).__name__, str(exc)
+
+    with open(path, "rb", buffering=buffering) as f:
+        expected = outcome(lambda: f.read(size))
+
+    async def main() -> tuple[tuple[str, Any], bool]:
+        f = await trio_uring.open_file(path, "rb", buffering=buffering)
+        try:
+            got = await f.read(size)
+        except Exception as exc:
+            result: tuple[str, Any] = (type(exc).__name__, str(exc))
+        else:
+            result = ("ok", got)
+        # And in a cancelled scope, Cancelled comes first, as on trio.open_file.
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            with contextlib.suppress(ValueError):
+                await f.read(size)
+        await f.aclose()
+        return result, scope.cancelled_caught
+
+    got, cancelled_first = trio_uring.run(main, fallback="raise")
+    assert got == expected
+    assert cancelled_first

@@ -24,7 +24,8 @@ from ._core.compat import UnsupportedTrioError
 from ._core.manager import UringIOManager, UringStatistics
 from ._core.settings import Settings
 from ._core.version import VERSION
-from ._files.binary import AsyncBinaryFile, AsyncFile
+from ._files.base import AsyncFile
+from ._files.binary import AsyncBinaryFile
 from ._files.open import open_file
 from ._files.path import Path
 from ._files.text import AsyncTextFile

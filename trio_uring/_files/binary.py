@@ -1,4 +1,4 @@
-"""``AsyncFile`` and its binary form: ``io.BufferedRandom`` (or ``FileIO``) made async.
+"""``AsyncBinaryFile``: ``io.BufferedRandom`` (or ``FileIO``) made async, on native ops.
 
 The buffering follows ``open``: a read-ahead buffer of ``buffer_size``
 bytes serves small reads (a loop of ``readline()`` costs one kernel op per
@@ -28,22 +28,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
-from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, AnyStr, Generic
+from typing import TYPE_CHECKING
 
 import trio
 
 from .._core import fileops
 from .._core.manager import running_manager
+from .base import index_arg, size_arg
+from .buffered import BufferedFile
 from .raw import RawFile
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from _typeshed import ReadableBuffer, WriteableBuffer
-    from typing_extensions import Self
 
 _checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
@@ -52,113 +49,7 @@ _shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 _READALL_CHUNK = 64 * 1024
 
 
-def size_arg(size: Any) -> int:
-    """A ``size`` argument of read/readline: an int, or None for "all"."""
-    if size is None:
-        return -1
-    try:
-        return size.__index__()  # type: ignore[no-any-return]
-    except AttributeError:
-        raise TypeError(
-            f"argument should be integer or None, not '{type(size).__name__}'"
-        ) from None
-
-
-def index_arg(value: Any) -> int:
-    """An integer argument, with the stdlib's TypeError for anything else."""
-    try:
-        return value.__index__()  # type: ignore[no-any-return]
-    except AttributeError:
-        raise TypeError(
-            f"'{type(value).__name__}' object cannot be interpreted as an integer"
-        ) from None
-
-
-class AsyncFile(Generic[AnyStr]):
-    """A file opened by :func:`trio_uring.open_file`; what binary and text files share.
-
-    ``AsyncFile[bytes]`` is :class:`AsyncBinaryFile`, ``AsyncFile[str]``
-    is :class:`AsyncTextFile`. Use it with ``async with`` (or call
-    :meth:`aclose`); iterate over it with ``async for`` to get lines.
-    """
-
-    name: Any
-    """The path (or the fd) the file was opened with, as ``open`` reports it."""
-
-    mode: str
-    """The mode string, as the builtin file object reports it."""
-
-    @property
-    def closed(self) -> bool:
-        """Whether the file is closed."""
-        raise NotImplementedError
-
-    def fileno(self) -> int:
-        """The file descriptor.
-
-        The kernel's file offset is set to the unbuffered position first,
-        so a caller doing its own ``os.read`` starts where the raw file is
-        (reads and writes here are positional and do not move it).
-        """
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        """Flush and close the file; it is closed even if this is cancelled."""
-        raise NotImplementedError
-
-    async def read(self, size: int | None = -1) -> AnyStr:
-        """Read up to ``size`` (all to EOF if negative or None)."""
-        raise NotImplementedError
-
-    async def readline(self, size: int | None = -1) -> AnyStr:
-        """Read one line (at most ``size``), with its line ending."""
-        raise NotImplementedError
-
-    async def write(self, data: Any) -> int:
-        """Write ``data``; return how much was written."""
-        raise NotImplementedError
-
-    async def readlines(self, hint: int | None = -1) -> list[AnyStr]:
-        """Read lines until EOF (or until they total ``hint`` or more)."""
-        limit = -1 if hint is None else index_arg(hint)
-        lines: list[AnyStr] = []
-        total = 0
-        while True:
-            line = await self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if 0 < limit <= total:
-                return lines
-
-    async def writelines(self, lines: Iterable[AnyStr]) -> None:
-        """Write each of ``lines`` in turn (no line endings are added)."""
-        for line in lines:
-            await self.write(line)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[AnyStr]:
-        return self
-
-    async def __anext__(self) -> AnyStr:
-        line = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
-
-
-class AsyncBinaryFile(AsyncFile[bytes]):
+class AsyncBinaryFile(BufferedFile):
     """A binary file: ``io.BufferedRandom`` (or ``io.FileIO`` unbuffered), async.
 
     Returned by :func:`trio_uring.open_file` for ``"b"`` modes. Besides the
@@ -166,31 +57,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
     :meth:`pwrite`) that neither uses nor moves the position, and that many
     tasks may run at once on one file.
     """
-
-    def __init__(
-        self,
-        raw: RawFile,
-        *,
-        name: Any,
-        mode: str,
-        readable: bool,
-        writable: bool,
-        buffer_size: int,
-    ) -> None:
-        self._raw = raw
-        self.name = name
-        self.mode = mode
-        self._readable = readable
-        self._writable = writable
-        # 0: unbuffered (io.FileIO semantics).
-        self.buffer_size = buffer_size
-        """The size of the read-ahead and write buffers (0: unbuffered)."""
-        self._rbuf = b""
-        self._rpos = 0
-        self._wbuf = bytearray()
-        # One task at a time changes the buffers and the position, as the
-        # lock inside io.Buffered* serializes threads.
-        self._lock = trio.Lock()
 
     def __repr__(self) -> str:
         return f"<trio_uring.AsyncBinaryFile name={self.name!r} mode={self.mode!r}>"
@@ -228,86 +94,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         self._check_open()
         return os.isatty(self._raw.fd)
 
-    def _check_open(self) -> None:
-        if self._raw.closed:
-            raise ValueError("I/O operation on closed file.")
-
-    def _check_readable(self, what: str = "read") -> None:
-        self._check_open()
-        if not self._readable:
-            raise io.UnsupportedOperation(what)
-
-    def _check_writable(self) -> None:
-        if not self._writable:
-            raise io.UnsupportedOperation("write")
-        self._check_open()
-
-    def _check_seekable(self) -> None:
-        if not self._raw.seekable:
-            if self.buffer_size:
-                raise io.UnsupportedOperation("File or stream is not seekable.")
-            raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
-
-    async def _enter(self) -> int:
-        """Take the lock (callers release it in ``finally``); return the op count.
-
-        The cancel check comes first: a cancelled task changes nothing. (Not
-        an async context manager: this is on every read's path.)
-        """
-        await _checkpoint_if_cancelled()
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
-            await self._lock.acquire()
-        return self._raw.ops
-
-    async def _yield_unless(self, ops: int) -> None:
-        """The schedule point of a call served from the buffers.
-
-        A call that ran a kernel op has been through one already (the op's
-        wait), so it does not pay for a second scheduler tick.
-        """
-        if self._raw.ops == ops:
-            await _shielded_checkpoint()
-
-    @property
-    def _available(self) -> int:
-        return len(self._rbuf) - self._rpos
-
-    def _consume(self, n: int) -> bytes:
-        """Take ``n`` buffered bytes (or fewer at EOF): the one step that moves the position."""
-        start = self._rpos
-        if start == 0 and n >= len(self._rbuf):
-            data, self._rbuf = self._rbuf, b""
-            return data
-        data = self._rbuf[start : start + n]
-        self._rpos = start + len(data)
-        if self._rpos >= len(self._rbuf):
-            self._rbuf, self._rpos = b"", 0
-        return data
-
-    def _keep(self, chunk: bytes) -> None:
-        """Append what a raw read returned to the read buffer (the position stays)."""
-        if not self._available:
-            self._rbuf, self._rpos = chunk, 0
-        else:
-            self._rbuf = self._rbuf[self._rpos :] + chunk
-            self._rpos = 0
-
-    def _drop_read_buffer(self) -> None:
-        """Forget read-ahead, moving the raw position back to the logical one."""
-        if self._available and self._raw.seekable:
-            self._raw.pos -= self._available
-            self._rbuf, self._rpos = b"", 0
-
-    async def _fill(self, want: int) -> bool:
-        """One raw read of at least a buffer (or ``want``) into the buffer; False at EOF."""
-        chunk = await self._raw.read(max(want, self.buffer_size, 1))
-        if not chunk:
-            return False
-        self._keep(chunk)
-        return True
-
     # -- reading -------------------------------------------------------
 
     async def read(self, size: int | None = -1) -> bytes:
@@ -319,6 +105,11 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         self._check_readable()
         n = size_arg(size)
         if n < 0:
+            if n != -1 and self.buffer_size:
+                # BufferedReader's check (FileIO reads all); as on
+                # trio.open_file, a cancelled task hears Cancelled first.
+                await _checkpoint_if_cancelled()
+                raise ValueError("read length must be non-negative or -1")
             return await self.readall()
         if n == 0 and self.buffer_size:
             # BufferedReader answers from its buffer, flushing nothing.
@@ -553,12 +344,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._lock.release()
         await self._yield_unless(ops)
 
-    async def _flush_unlocked(self) -> None:
-        while self._wbuf:
-            count = await self._raw.write(self._wbuf)
-            # The op's buffer export is gone once it returned: resizing is safe.
-            del self._wbuf[:count]
-
     # -- positional I/O ------------------------------------------------
 
     async def pread(self, size: int, offset: int) -> bytes:
@@ -593,13 +378,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         self._check_writable()
         return await self._raw.pwrite(data, self._offset(offset))
 
-    def _offset(self, offset: int) -> int:
-        self._check_open()
-        value = index_arg(offset)
-        if value < 0:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        return value
-
     # -- position ------------------------------------------------------
 
     async def tell(self) -> int:
@@ -607,11 +385,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         self._check_open()
         await trio.lowlevel.checkpoint()
         return self._tell()
-
-    def _tell(self) -> int:
-        if not self._raw.seekable:
-            raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
-        return self._raw.pos - self._available + len(self._wbuf)
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Move the position, as ``io.BufferedRandom.seek``; return it."""
@@ -661,13 +434,6 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             self._lock.release()
         return result
 
-    def _check_writable_for(self, what: str) -> None:
-        self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation(what)
-        if not self._raw.seekable and self.buffer_size:
-            raise io.UnsupportedOperation(what)
-
     async def fsync(self) -> None:
         """Flush, then ``fsync`` the file (data and metadata to disk)."""
         await self.flush()
@@ -679,15 +445,28 @@ class AsyncBinaryFile(AsyncFile[bytes]):
         await self._raw.fsync(data_only=True)
 
     async def aclose(self) -> None:
-        """Flush and close; the fd is closed even if the flush fails or is cancelled."""
+        """Flush (shielded from cancellation) and close; then ``Cancelled`` if it is due.
+
+        As ``trio.open_file``'s ``aclose``, whose close runs shielded in a
+        thread: a file closed inside a cancelled scope still writes out what
+        its write buffer holds, and the fd is closed even if the flush
+        fails. One difference, so that a cancel can always end the call:
+        while another task holds the file (its flush blocked, say, on a
+        full pipe), a cancelled ``aclose`` does not wait for it; it closes
+        the fd at once, and that task's op ends in ``ClosedResourceError``.
+        """
         if self._raw.closed:
             await trio.lowlevel.checkpoint()
             return
         try:
             if self._wbuf:
-                await self._enter()
                 try:
-                    await self._flush_unlocked()
+                    self._lock.acquire_nowait()
+                except trio.WouldBlock:
+                    await self._lock.acquire()  # a cancel here: close without flushing
+                try:
+                    with trio.CancelScope(shield=True):
+                        await self._flush_unlocked()
                 finally:
                     self._lock.release()
         finally:
@@ -697,7 +476,9 @@ class AsyncBinaryFile(AsyncFile[bytes]):
             # pinned by a write op (a resize would raise BufferError and skip
             # the close below).
             self._wbuf = bytearray()
-            await self._raw.close()
+            with trio.CancelScope(shield=True):
+                await self._raw.close()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     def detach_raw(self) -> RawFile:
         """The raw file (for the text layer's tests and internals)."""

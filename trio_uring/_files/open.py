@@ -20,7 +20,8 @@ from .._core.manager import running_manager
 from . import modes
 from .binary import AsyncBinaryFile
 from .raw import RawFile
-from .text import AsyncTextFile, check_text_args, resolve_encoding, text_encoding
+from .text import AsyncTextFile
+from .textcodec import check_text_args, resolve_encoding, text_encoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,7 +24,7 @@ from .._core import fileops
 from .._core.abi import OP
 from .._core.manager import UringIOManager, running_manager
 from .open import open_file
-from .text import text_encoding
+from .textcodec import text_encoding
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, StrPath
