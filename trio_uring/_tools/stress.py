@@ -28,18 +28,18 @@ from __future__ import annotations
 import os
 import random
 import resource
-import socket
 import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import trio
 
-Backend = Literal["stock", "uring"]
+from .stress_endpoints import Backend, Endpoint, open_channel
+
 BACKENDS: tuple[Backend, ...] = ("stock", "uring")
 TRANSPORTS: tuple[str, ...] = ("socket", "pipe", "file")
 
@@ -131,144 +131,6 @@ def _peak_rss() -> int:
 
 
 # ---------------------------------------------------------------------------
-# The two backends' operations: receive up to n bytes / send some bytes.
-# ---------------------------------------------------------------------------
-
-
-class _Endpoint:
-    """One end of a channel, with the backend's single-operation I/O."""
-
-    async def receive(self, n: int) -> bytes:
-        """Receive up to ``n`` bytes (b"" at end of stream)."""
-        raise NotImplementedError
-
-    async def send(self, data: memoryview) -> int:
-        """Send some of ``data``; return how many bytes went."""
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        """Close the fd."""
-        raise NotImplementedError
-
-
-@attrs.define
-class _NativeEndpoint(_Endpoint):
-    fd: int
-    kind: str
-
-    async def receive(self, n: int) -> bytes:
-        from .. import lowlevel
-
-        if self.kind == "socket":
-            return await lowlevel.recv(self.fd, n)
-        return await lowlevel.read(self.fd, n)
-
-    async def send(self, data: memoryview) -> int:
-        from .. import lowlevel
-
-        if self.kind == "socket":
-            return await lowlevel.send(self.fd, data)
-        return await lowlevel.write(self.fd, data)
-
-    async def aclose(self) -> None:
-        os.close(self.fd)
-
-
-@attrs.define
-class _TrioSocketEndpoint(_Endpoint):
-    sock: trio.socket.SocketType
-
-    async def receive(self, n: int) -> bytes:
-        return await self.sock.recv(n)
-
-    async def send(self, data: memoryview) -> int:
-        return await self.sock.send(data)
-
-    async def aclose(self) -> None:
-        self.sock.close()
-
-
-@attrs.define
-class _TrioPipeEndpoint(_Endpoint):
-    # Trio's own pattern for an fd: try the non-blocking call, wait for
-    # readiness on EAGAIN. A cancel lands only while waiting, so it never
-    # loses data.
-    fd: int
-
-    async def receive(self, n: int) -> bytes:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
-            try:
-                data = os.read(self.fd, n)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.fd)
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-
-    async def send(self, data: memoryview) -> int:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
-            try:
-                sent = os.write(self.fd, data)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.fd)
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return sent
-
-    async def aclose(self) -> None:
-        trio.lowlevel.notify_closing(self.fd)
-        os.close(self.fd)
-
-
-@attrs.define
-class _TrioFileEndpoint(_Endpoint):
-    file: Any  # trio's AsyncIOWrapper around an unbuffered binary file
-
-    async def receive(self, n: int) -> bytes:
-        data: bytes = await self.file.read(n)
-        return data
-
-    async def send(self, data: memoryview) -> int:
-        sent: int = await self.file.write(data)
-        return sent
-
-    async def aclose(self) -> None:
-        await self.file.aclose()
-
-
-async def _open_channel(
-    backend: Backend, kind: str, workdir: str, index: int
-) -> tuple[_Endpoint, _Endpoint, str | None]:
-    """A (writer end, reader end, file path or None) for one channel."""
-    if kind == "socket":
-        a, b = socket.socketpair()
-        if backend == "uring":
-            # Non-blocking, as trio.socket leaves them: io_uring waits for
-            # readiness itself when a non-blocking attempt says EAGAIN.
-            return _NativeEndpoint(a.detach(), kind), _NativeEndpoint(b.detach(), kind), None
-        return (
-            _TrioSocketEndpoint(trio.socket.from_stdlib_socket(a)),
-            _TrioSocketEndpoint(trio.socket.from_stdlib_socket(b)),
-            None,
-        )
-    if kind == "pipe":
-        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        if backend == "uring":
-            return _NativeEndpoint(w, kind), _NativeEndpoint(r, kind), None
-        return _TrioPipeEndpoint(w), _TrioPipeEndpoint(r), None
-    path = os.path.join(workdir, f"file-{index}")
-    if backend == "uring":
-        wfd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        return _NativeEndpoint(wfd, kind), _NativeEndpoint(rfd, kind), path
-    wf = await trio.open_file(path, "wb", buffering=0)
-    rf = await trio.open_file(path, "rb", buffering=0)
-    return _TrioFileEndpoint(wf), _TrioFileEndpoint(rf), path
-
-
-# ---------------------------------------------------------------------------
 # One round
 # ---------------------------------------------------------------------------
 
@@ -330,7 +192,7 @@ async def _one_op(
 
 
 async def _writer(
-    end: _Endpoint,
+    end: Endpoint,
     payload: bytes,
     rng: random.Random,
     chaos: _Chaos,
@@ -351,7 +213,7 @@ async def _writer(
 
 
 async def _reader(
-    end: _Endpoint,
+    end: Endpoint,
     expected: bytes,
     rng: random.Random,
     chaos: _Chaos,
@@ -410,7 +272,7 @@ async def _round_main(
                 for kind in config.transports:
                     for i in range(config.channels):
                         payload = rng.randbytes(config.payload)
-                        w, r, path = await _open_channel(backend, kind, workdir, i)
+                        w, r, path = await open_channel(backend, kind, workdir, i)
                         label = f"{kind} channel {i}"
                         streaming = kind != "file"
                         nursery.start_soon(
