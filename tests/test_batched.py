@@ -22,7 +22,7 @@ import trio_uring.socket as usocket
 from trio_uring import UringStatistics
 from trio_uring._core import multishot as _multishot
 from trio_uring._sockets import ahead as _ahead
-from trio_uring._sockets.base import COUNTS
+from trio_uring._sockets.counts import COUNTS
 
 
 def run_batched(fn: Callable[[], Awaitable[None]]) -> None:

@@ -17,7 +17,7 @@ import trio_uring
 from trio_uring import socket as usocket
 from trio_uring._core.manager import UringIOManager, running_manager
 from trio_uring._core.ops import NATIVE
-from trio_uring._sockets import base as _base
+from trio_uring._sockets import counts as _base
 from trio_uring._sockets import receiving as _receiving
 from trio_uring._sockets import socket as _socket
 

@@ -222,7 +222,7 @@ async def small_buffered_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
 
 def test_send_all_hands_the_kernel_the_rest_in_one_op() -> None:
     """A send_all that has to wait sends the whole rest in one MSG_WAITALL op."""
-    from trio_uring._sockets import base as _base
+    from trio_uring._sockets import counts as _base
 
     payload = bytes(range(251)) * 40_000  # ~10 MB, far more than the buffers hold
 

@@ -22,7 +22,7 @@ from typing import SupportsIndex
 import attrs
 from trio._socket import _sniff_sockopts_for_fileno
 
-from ._sockets.base import COUNTS
+from ._sockets.counts import COUNTS
 from ._sockets.socket import FACTORY, NativeSocket, NativeSocketFactory
 
 __all__ = [

@@ -19,6 +19,7 @@ import trio
 
 from . import ops as _ops
 from .abi import CQE_F_MORE, OP
+from .bufring import BufferRing
 from .inflight import InFlight
 from .ops import Op
 from .parking import Waiter
@@ -47,6 +48,7 @@ class Multishot(InFlight):
         # None until the first multishot receive asks; then True, or the
         # OSError that says why the kernel refused the buffer ring.
         self._receive_buffers: bool | OSError | None = None
+        self._buffers: BufferRing | None = None
         # fd -> the waiters of poll_until on it, each woken with an error
         # by notify_closing (a poll holds the file, so closing the fd alone
         # would never complete it).
@@ -177,7 +179,7 @@ class Multishot(InFlight):
                 state = OSError(errno.ENOSYS, "multishot receives need Linux 6.0")
             else:
                 try:
-                    self._ring.setup_buffers(RECEIVE_BUFFERS, RECEIVE_BUFFER_SIZE)
+                    self._buffers = BufferRing(self._ring, RECEIVE_BUFFERS, RECEIVE_BUFFER_SIZE)
                     state = True
                 except OSError as exc:
                     state = exc
@@ -208,7 +210,9 @@ class Multishot(InFlight):
 
     def take_buffer(self, bid: int, nbytes: int) -> bytes:
         """The bytes a receive completion left in provided buffer ``bid``; the buffer goes back."""
-        return self._ring.take_buffer(bid, nbytes)
+        buffers = self._buffers
+        assert buffers is not None  # a receive completed into them
+        return buffers.take(bid, nbytes)
 
 
 def _kernel_has_multishot_recv() -> bool:

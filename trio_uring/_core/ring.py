@@ -152,8 +152,6 @@ class Ring:
         self._backlog_res: list[int] = []
         self._backlog_flags: list[int] = []
         self.sqes_queued = 0
-        self.buffer_size = 0  # no provided buffers until setup_buffers()
-        self.buffer_entries = 0
         self.closed = False
         self._probe: frozenset[int] | None = None
 
@@ -291,7 +289,7 @@ class Ring:
         return int(index)
 
     def push_recv_multishot(self, fd: int, user_data: int) -> int:
-        """Queue a multishot ``IORING_OP_RECV`` into the provided buffers (``setup_buffers``)."""
+        """Queue a multishot ``IORING_OP_RECV`` into the provided buffers (see ``bufring``)."""
         index = lib.tu_prep_recv_multishot(self._ring, fd, user_data)
         if index < 0:
             index = self._again(index, lambda: lib.tu_prep_recv_multishot(
@@ -308,33 +306,6 @@ class Ring:
         if index < 0:  # pragma: no cover - _make_room guarantees a slot
             raise enter_error(index)
         return index
-
-    # -- provided buffers ----------------------------------------------------
-
-    def setup_buffers(self, entries: int, size: int, group: int = 0) -> None:
-        """Register ``entries`` provided buffers of ``size`` bytes as buffer group ``group``.
-
-        :raises OSError: the kernel refused (``EINVAL`` before 5.19; ``ENOMEM``
-            when the pinned ring pages exceed ``RLIMIT_MEMLOCK``).
-        """
-        ret = lib.tu_pbuf_setup(self._ring, entries, size, group)
-        if ret < 0:
-            if ret == -_EOWNERDEAD:
-                raise enter_error(ret)
-            raise OSError(-ret, f"io_uring_register(PBUF_RING): {os.strerror(-ret)}")
-        self.buffer_size = size
-        self.buffer_entries = entries
-
-    def take_buffer(self, bid: int, nbytes: int) -> bytes:
-        """The ``nbytes`` a completion put in provided buffer ``bid``; the buffer goes back."""
-        ring = self._ring
-        data: bytes = ffi.unpack(lib.tu_pbuf_addr(ring, bid), nbytes)
-        lib.tu_pbuf_give(ring, bid)
-        return data
-
-    def give_buffer(self, bid: int) -> None:
-        """Give provided buffer ``bid`` back without reading it."""
-        lib.tu_pbuf_give(self._ring, bid)
 
     def neutralize(self, index: int, user_data: int) -> bool:
         """Turn a still-unsubmitted SQE into a NOP. True if it was still ours."""

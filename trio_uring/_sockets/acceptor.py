@@ -12,7 +12,7 @@ import trio
 from .._core.abi import CQE_F_MORE, OP
 from .._core.parking import Waiter
 from . import ops
-from .base import COUNTS
+from .counts import COUNTS
 
 if TYPE_CHECKING:
     from .._core.manager import UringIOManager

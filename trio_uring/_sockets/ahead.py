@@ -53,8 +53,9 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from .._core.abi import CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE
+from .._core.multishot import RECEIVE_BUFFER_SIZE
 from .._core.parking import Waiter
-from .base import COUNTS
+from .counts import COUNTS
 
 if TYPE_CHECKING:
     from .._core.manager import UringIOManager
@@ -107,7 +108,7 @@ class ReceiveAhead:
         if not cqe_flags & CQE_F_MORE:
             self.op = None
         if cqe_flags & CQE_F_BUFFER:
-            data = self.mgr._ring.take_buffer(cqe_flags >> CQE_BUFFER_SHIFT, res)
+            data = self.mgr.take_buffer(cqe_flags >> CQE_BUFFER_SHIFT, res)
             if self.closed:
                 return
             self.chunks.append(data)
@@ -117,7 +118,7 @@ class ReceiveAhead:
                 if self.queued >= LIMIT:
                     self.paused = True
                     self.mgr.cancel_multishot(self.op)
-                elif res >= self.mgr._ring.buffer_size and self.queued >= BULK_QUEUED:
+                elif res >= RECEIVE_BUFFER_SIZE and self.queued >= BULK_QUEUED:
                     self.bulk = True
                     self.mgr.cancel_multishot(self.op)
         elif res == 0:

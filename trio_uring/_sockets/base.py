@@ -1,4 +1,4 @@
-"""What every native socket call shares: the counters, the direct attempt, the wait.
+"""What every native socket call shares: the direct attempt, the wait, pinned views.
 
 ``SocketBase`` is the root of ``NativeSocket`` (``socket.py``), which adds
 the receiving (``receiving.py``) and sending (``sending.py``) calls and
@@ -32,6 +32,7 @@ from trio._socket import _SocketType
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from .._core.manager import UringIOManager, running_manager
+from .counts import COUNTS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -41,18 +42,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _BUSY_MESSAGE: Final = "another task is already reading / writing this fd"
-
-# Process-wide counters behind trio_uring.socket.statistics(): cheap enough
-# for every call, and they let a test prove native sockets were in use.
-COUNTS: Final = {
-    "sockets": 0,
-    "direct": 0,
-    "ops": 0,
-    "multishot_armed": 0,
-    "multishot_accepted": 0,
-    "ahead_armed": 0,
-    "ahead_chunks": 0,
-}
 
 
 def _kernel_at_least(major: int, minor: int) -> bool:

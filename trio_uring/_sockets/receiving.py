@@ -27,7 +27,8 @@ from .._core.manager import running_manager
 from .._core.parking import current_task, park
 from . import ops
 from .ahead import ReceiveAhead
-from .base import _BUSY_MESSAGE, COUNTS, ByteViews, SocketBase, _listify
+from .base import _BUSY_MESSAGE, ByteViews, SocketBase, _listify
+from .counts import COUNTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -19,7 +19,8 @@ from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from .._core import sockaddr as _sa
 from . import ops
-from .base import _BUSY_MESSAGE, COUNTS, SocketBase, _listify
+from .base import _BUSY_MESSAGE, SocketBase, _listify
+from .counts import COUNTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -44,7 +44,8 @@ from .._core.abi import OP
 from .._core.manager import UringIOManager, running_manager
 from . import ops
 from .acceptor import Acceptor
-from .base import COUNTS, _kernel_at_least
+from .base import _kernel_at_least
+from .counts import COUNTS
 from .receiving import Receiving
 from .sending import Sending
 

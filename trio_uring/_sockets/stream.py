@@ -58,7 +58,7 @@ import trio
 from trio import _highlevel_socket as _hs
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
-from .base import COUNTS
+from .counts import COUNTS
 from .socket import NativeSocket
 
 if TYPE_CHECKING:
