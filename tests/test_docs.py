@@ -61,3 +61,30 @@ def test_architecture_draws_every_layer_as_a_folder() -> None:
     drawn = set(re.findall(r"\b(_?[a-z]+)/ ", drawing))
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert drawn == folders, f"drawn {sorted(drawn)}, folders {sorted(folders)}"
+
+
+def test_architecture_upper_layers_table_matches_the_folders() -> None:
+    """Each row of the upper layers' table names modules of its layer, and none is left out."""
+    table = _section(
+        ARCHITECTURE.read_text(encoding="utf-8"), "## The layers above, module by module"
+    )
+    layer = ""
+    named: dict[str, set[str]] = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        layer = cells[0].strip("`") or layer
+        named.setdefault(layer, set()).update(re.findall(r"`([\w/]+\.py)`", cells[1]))
+    assert set(named) == {"_files", "_sockets", "lowlevel", "_tools"}
+    for layer, modules in named.items():
+        folder = PACKAGE / layer
+        missing = sorted(m for m in modules if not (folder / m).is_file())
+        assert not missing, f"{layer}: the table names modules that do not exist: {missing}"
+        present = {
+            str(p.relative_to(folder)) for p in folder.rglob("*.py") if p.name != "__init__.py"
+        }
+        # The tools' table names the engines users meet, not every helper.
+        if layer != "_tools":
+            unnamed = sorted(present - modules)
+            assert not unnamed, f"{layer}: the table leaves out {unnamed}"
