@@ -9,7 +9,7 @@ STAMP_PKG := $(VENV)/.pkg-stamp
 SOURCES := $(shell find trio_uring -name '*.py' -o -name '*.c' -o -name '*.h' -o -name 'py.typed') \
 	pyproject.toml setup.py
 
-.PHONY: demo test lint typecheck unit conformance asan bench install clean
+.PHONY: demo test lint typecheck unit conformance asan bench soak install clean
 
 $(STAMP_DEPS): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,13 @@ test: lint typecheck unit asan conformance
 # `python -m`, so that the checkout's uncompiled tree is not imported.
 bench: $(STAMP_PKG)
 	$(VENV)/bin/trio-uring bench --full
+
+# hypercorn on trio_uring for 10 minutes under well-behaved, rude and slow
+# clients: RSS, fds and p99 per interval, and a verdict (exit 1 if it
+# fails). Outside `make test`. SOAK_SECONDS=60 for a short run;
+# SOAK_ARGS="--backend stock" for the same soak on stock Trio.
+soak: $(STAMP_PKG)
+	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info trio_uring/_core/_uring*.so trio_uring/_core/_uring.c
