@@ -19,13 +19,14 @@ import trio
 
 from . import ops as _ops
 from .abi import CQE_F_MORE, OP
-from .bufring import BufferRing
 from .inflight import InFlight
 from .ops import Op
 from .parking import Waiter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .bufring import BufferRing
 
 _POLL_ADD: Final = OP["POLL_ADD"]
 _RECV: Final = OP["RECV"]
@@ -179,6 +180,10 @@ class Multishot(InFlight):
                 state = OSError(errno.ENOSYS, "multishot receives need Linux 6.0")
             else:
                 try:
+                    # Here, not at the top: bufring loads the C extension, and
+                    # `import trio_uring` must work (and say why) without it.
+                    from .bufring import BufferRing
+
                     self._buffers = BufferRing(self._ring, RECEIVE_BUFFERS, RECEIVE_BUFFER_SIZE)
                     state = True
                 except OSError as exc:
