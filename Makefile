@@ -46,12 +46,16 @@ PYTEST := cd tests && ../$(VENV)/bin/python -m pytest
 unit: $(STAMP_PKG)
 	$(PYTEST) -q
 
-# pytest-trio (here for the pytest plugin's tests) is no part of Trio's own
-# suite: loaded into it, it fails three tests in test_testing_raisesgroup on
-# both backends. Keep it out.
+# Three suites, each run on stock Trio and on io_uring and compared test by
+# test (docs/conformance.md): Trio's own, anyio's and trio-websocket's (the
+# last two from their sdists, downloaded once into build/).
+# pytest-trio (here for the pytest plugin's tests and trio-websocket's suite)
+# is no part of Trio's own suite: loaded into it, it fails three tests in
+# test_testing_raisesgroup on both backends. Keep it out of that one.
 conformance: $(STAMP_PKG)
 	PYTEST_ADDOPTS="-p no:trio" $(PY) tests/conformance/run_trio_suite.py
 	$(PY) tests/conformance/run_anyio_suite.py
+	$(PY) tests/conformance/run_websocket_suite.py
 
 # The C shim built once more with AddressSanitizer, into build/asan (a copy
 # of the sources, so the normal build is untouched), and the op, stress and

@@ -1,11 +1,12 @@
-"""What both conformance runners share: one suite run twice, compared test by test.
+"""What every conformance runner shares: one suite run twice, compared test by test.
 
-``run_trio_suite.py`` (Trio's suite) and ``run_anyio_suite.py`` (anyio's)
-differ in where the tests come from and how one run is started; the rest
-is here: reading pytest's junit report, running the stock/io_uring pair
-with the probe that proves the second pair ran on io_uring, ruling out
-flakes with a second pair, and checking every difference against the
-table in ``docs/conformance.md`` (which must not go stale either).
+``run_trio_suite.py`` (Trio's suite), ``run_anyio_suite.py`` (anyio's) and
+``run_websocket_suite.py`` (trio-websocket's) differ in where the tests
+come from and how one run is started; the rest is here: reading pytest's
+junit report, running the stock/io_uring pair with the probe that proves
+the second run of each pair was on io_uring, ruling out flakes with a
+second pair, and checking every difference against the table in
+``docs/conformance.md`` (which must not go stale either).
 """
 
 from __future__ import annotations
@@ -54,17 +55,38 @@ def differing(stock: Outcomes, uring: Outcomes) -> set[str]:
     }
 
 
-def run_pair(run: RunSuite, prefix: str, extra: list[str]) -> tuple[Outcomes, Outcomes, bool]:
+def probe_verdict(lines: list[str], each_test: bool) -> str | None:
+    """Why the probe's report does not prove io_uring throughout; None if it does.
+
+    The report is ``uring_probe``'s: ``start``, one ``test`` line per
+    pytest-trio test when ``each_test``, ``finish``, each with the backend.
+    """
+    events = [line.split() for line in lines]
+    if not events or events[0] != ["start", "io_uring"] or events[-1] != ["finish", "io_uring"]:
+        return f"no io_uring start and finish in {lines[:1] + lines[-1:]}"
+    wrong = [line for line, event in zip(lines, events, strict=True) if event[1:] != ["io_uring"]]
+    if wrong:
+        return f"{len(wrong)} checks not on io_uring, first: {wrong[0]}"
+    if each_test and len(events) == 2:
+        return "no test was probed (is pytest-trio loaded?)"
+    return None
+
+
+def run_pair(
+    run: RunSuite, prefix: str, extra: list[str], each_test: bool = False
+) -> tuple[Outcomes, Outcomes, bool]:
     """One stock run and one io_uring run; the flag says the probe confirmed io_uring.
 
     The io_uring run has ``TRIO_URING_INSTALL=raise`` (every process,
     children included, through the start-up hook) and loads ``uring_probe``,
-    which records the backend a fresh ``trio.run`` gets at start and finish.
+    which records the backend a fresh ``trio.run`` gets at start and finish,
+    and with ``each_test`` the backend of every pytest-trio test's own run.
     """
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_URING")}
     base_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(HERE), base_env.get("PYTHONPATH", "")) if p
     )
+    probe_args = ["-p", "uring_probe", *(["--uring-probe-each-test"] if each_test else [])]
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
         stock = run("stock", base_env, workdir, extra)
@@ -72,30 +94,39 @@ def run_pair(run: RunSuite, prefix: str, extra: list[str]) -> tuple[Outcomes, Ou
         uring_env = dict(base_env)
         uring_env["TRIO_URING_INSTALL"] = "raise"
         uring_env["TRIO_URING_PROBE_OUT"] = str(probe_out)
-        uring = run("io_uring", uring_env, workdir, [*extra, "-p", "uring_probe"])
-        probe = probe_out.read_text("utf-8").split() if probe_out.exists() else []
-    if probe != ["start", "io_uring", "finish", "io_uring"]:
-        print(f"FAIL: the io_uring run did not prove it ran on io_uring: {probe}")
+        uring = run("io_uring", uring_env, workdir, [*extra, *probe_args])
+        probe = probe_out.read_text("utf-8").splitlines() if probe_out.exists() else []
+    verdict = probe_verdict(probe, each_test)
+    if verdict is not None:
+        print(f"FAIL: the io_uring run did not prove it ran on io_uring: {verdict}")
         return stock, uring, False
+    if each_test:
+        print(f"   probe: io_uring at start and finish and in each of {len(probe) - 2} tests")
     return stock, uring, True
 
 
 def compare(
-    run: RunSuite, prefix: str, extra: list[str], documented: dict[str, str], subset: bool
+    run: RunSuite,
+    prefix: str,
+    extra: list[str],
+    documented: dict[str, str],
+    subset: bool,
+    each_test: bool = False,
 ) -> tuple[int, int] | None:
     """Run the pair, compare, print the report; return (agreeing, failures), None if unproven.
 
     ``documented`` maps test id -> "stock->io_uring" outcome, from the docs.
     ``subset`` (a ``-k`` run) limits the stale check to the tests that ran.
+    ``each_test``: the probe checks inside every pytest-trio test too.
     """
-    stock, uring, probe_ok = run_pair(run, prefix, extra)
+    stock, uring, probe_ok = run_pair(run, prefix, extra, each_test)
     if not probe_ok:
         return None
     if differing(stock, uring) - set(documented):
         # Some tests are timing-sensitive on a loaded 2-core box. A
         # difference counts only if a second pair of runs shows it too.
         print("   unexplained differences: running both suites once more to rule out flakes")
-        stock2, uring2, probe_ok = run_pair(run, prefix, extra)
+        stock2, uring2, probe_ok = run_pair(run, prefix, extra, each_test)
         if not probe_ok:
             return None
         for test_id in differing(stock, uring) - differing(stock2, uring2):

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import socket
-import subprocess
 import sys
-import tarfile
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -39,56 +36,19 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make tests.conformance importable
 
 from tests.conformance.anyio_selection import INTERNET_TESTS  # noqa: E402
-from tests.conformance.compare import Outcomes, compare, outcomes  # noqa: E402
+from tests.conformance.compare import Outcomes, compare  # noqa: E402
+from tests.conformance.thirdparty import (  # noqa: E402
+    doc_section,
+    documented_differences,
+    run_pytest,
+    unpacked_sdist,
+)
 
-DOC = ROOT / "docs" / "conformance.md"
-CACHE = ROOT / "build" / "anyio-sdist"
 DOC_SECTION = "## anyio's suite"
 
 # anyio's own configuration (its pyproject.toml) applies as it is: its
 # timeout, its warnings-as-errors, its plugins.
 PYTEST_ARGS = ["-p", "anyio_selection", "-p", "no:cacheprovider", "-q"]
-
-
-def anyio_sdist() -> Path:
-    """The unpacked sdist of the installed anyio, downloaded once into ``build/``."""
-    anyio_version = version("anyio")
-    tree = CACHE / f"anyio-{anyio_version}"
-    if (tree / "tests" / "conftest.py").exists():
-        return tree
-    CACHE.mkdir(parents=True, exist_ok=True)
-    archive = CACHE / f"anyio-{anyio_version}.tar.gz"
-    if not archive.exists():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", f"anyio=={anyio_version}", "--dest", str(CACHE)],
-            check=True,
-        )  # fmt: skip
-    with tarfile.open(archive) as tar:
-        tar.extractall(CACHE, filter="data")
-    if not (tree / "tests" / "conftest.py").exists():
-        raise SystemExit(f"{archive} has no tests/conftest.py; cannot run anyio's suite")
-    return tree
-
-
-def doc_section() -> str:
-    """The anyio section of docs/conformance.md (up to the next level-2 heading)."""
-    text = DOC.read_text("utf-8")
-    start = text.find(DOC_SECTION)
-    if start < 0:
-        raise SystemExit(f"{DOC} has no {DOC_SECTION!r} section")
-    end = text.find("\n## ", start + len(DOC_SECTION))
-    return text[start : end if end >= 0 else len(text)]
-
-
-def documented_differences(section: str) -> dict[str, str]:
-    """Rows ``| anyio | `test id` | stock | io_uring | why |`` of the anyio section.
-
-    The first column keeps these rows out of the Trio runner's table parser,
-    which reads the whole document.
-    """
-    rows = re.findall(r"^\|\s*anyio\s*\|\s*`([^`]+)`\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|", section, re.M)
-    return {test_id: f"{stock}->{uring}" for test_id, stock, uring in rows}
 
 
 def localhost_wrapper(workdir: Path) -> list[str]:
@@ -119,30 +79,6 @@ def localhost_wrapper(workdir: Path) -> list[str]:
             'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]  # fmt: skip
 
 
-def run_suite(label: str, env: dict[str, str], tree: Path, workdir: Path,
-              extra: list[str]) -> Outcomes:  # fmt: skip
-    """Run anyio's suite once; return its outcomes."""
-    junit = workdir / f"{label}.xml"
-    cmd = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *extra, f"--junitxml={junit}"]
-    print(f"== {label}: {' '.join(cmd[1:])}", flush=True)
-    started = time.monotonic()
-    proc = subprocess.run(
-        [*localhost_wrapper(workdir), *cmd],
-        cwd=tree,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    tail = proc.stdout.strip().splitlines()[-1:] if proc.stdout else []
-    took = time.monotonic() - started
-    print(f"   {label}: {tail[0] if tail else '(no output)'} [{took:.0f} s]", flush=True)
-    if not junit.exists():
-        sys.stdout.write(proc.stdout)
-        raise SystemExit(f"{label} run produced no report (exit {proc.returncode})")
-    return outcomes(junit)
-
-
 def main() -> int:
     """Run both suites, compare, report."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -151,17 +87,19 @@ def main() -> int:
     extra = ["-k", args.k] if args.k else []
     started = time.monotonic()
 
-    section = doc_section()
+    section = doc_section(DOC_SECTION)
     missing_docs = [t for t in INTERNET_TESTS if f"`{t}`" not in section]
     for test_id in missing_docs:
         print(f"FAIL: {test_id} is deselected but docs/conformance.md does not name it")
-    tree = anyio_sdist()
+    tree = unpacked_sdist("anyio", "tests/conftest.py")
     print(f"anyio {version('anyio')} from {tree.relative_to(ROOT)}, trio {version('trio')}")
 
     def run(label: str, env: dict[str, str], workdir: Path, extra: list[str]) -> Outcomes:
-        return run_suite(label, env, tree, workdir, extra)
+        """Run anyio's suite once, in its tree (its own pytest configuration)."""
+        return run_pytest(label, [*PYTEST_ARGS, *extra], tree, env, workdir,
+                          localhost_wrapper(workdir))  # fmt: skip
 
-    documented = documented_differences(section)
+    documented = documented_differences(section, "anyio")
     result = compare(run, "anyio-conformance-", extra, documented, bool(args.k))
     if result is None:
         return 1
