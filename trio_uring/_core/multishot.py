@@ -202,7 +202,7 @@ class Multishot(InFlight):
 
         Only after ``receive_buffers()`` said yes. Each data CQE carries
         ``IORING_CQE_F_BUFFER`` and the buffer id in its upper 16 bits: the
-        consumer copies the data out with ``take_buffer`` at once (which
+        consumer copies the data out with ``BufferRing.take`` at once (which
         gives the buffer back), so no buffer is ever held by a socket.
         """
         ring = self._ring
@@ -212,12 +212,6 @@ class Multishot(InFlight):
         op.index = ring.push_recv_multishot(fd, ud)
         self._ops[ud] = op
         return op
-
-    def take_buffer(self, bid: int, nbytes: int) -> bytes:
-        """The bytes a receive completion left in provided buffer ``bid``; the buffer goes back."""
-        buffers = self._buffers
-        assert buffers is not None  # a receive completed into them
-        return buffers.take(bid, nbytes)
 
 
 def _kernel_has_multishot_recv() -> bool:

@@ -84,12 +84,18 @@ class ReceiveAhead:
         "queued",
         "retired",
         "stopping",
+        "take_buffer",
         "waiter",
     )
 
     def __init__(self, mgr: UringIOManager, fd: int) -> None:
         self.mgr = mgr
         self.fd = fd
+        # Made only after mgr.receive_buffers() said yes. The buffer ring's
+        # own method, bound once: it runs for every chunk received.
+        buffers = mgr._buffers
+        assert buffers is not None
+        self.take_buffer = buffers.take
         self.chunks: deque[bytes] = deque()
         self.queued = 0  # bytes in chunks
         self.op: Op | None = None  # the armed multishot receive
@@ -108,7 +114,7 @@ class ReceiveAhead:
         if not cqe_flags & CQE_F_MORE:
             self.op = None
         if cqe_flags & CQE_F_BUFFER:
-            data = self.mgr.take_buffer(cqe_flags >> CQE_BUFFER_SHIFT, res)
+            data = self.take_buffer(cqe_flags >> CQE_BUFFER_SHIFT, res)
             if self.closed:
                 return
             self.chunks.append(data)
