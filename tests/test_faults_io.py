@@ -1,0 +1,199 @@
+"""Faults in the I/O itself: each one loses nothing, and the program goes on serving.
+
+Where a fault must end something (a reset connection, a full disk), it ends
+as it does on stock Trio: each such test runs the same scenario on
+``trio.run`` (or the stdlib) as the oracle and compares. Faults that are
+process-wide (rlimits, SIGINT) run in a child process, under a subprocess
+timeout the test asserts on. The faults:
+
+* fd exhaustion (``EMFILE``) while a multishot accept is armed;
+* ``RLIMIT_MEMLOCK`` too small for the provided-buffer ring;
+* a completion flood larger than the CQ;
+* an SQ full of cancels and linked timeouts at once;
+* a signal storm during socket and file I/O, and ``SIGINT`` in it;
+* peers that reset mid-send and mid-receive;
+* a disk that fills mid-write (``RLIMIT_FSIZE``, a full tmpfs);
+* a file truncated under a reader;
+* ``EINTR`` from the ``io_uring_enter`` that waits.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import resource
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_uring
+import trio_uring.socket
+from trio_uring import lowlevel
+
+from .conftest import open_fds
+
+BACKENDS = ["stock", "uring"]
+
+
+def run_on(backend: str, fn: Callable[[], Awaitable[Any]], **kwargs: Any) -> Any:
+    """``fn`` on stock Trio or on trio_uring (which must not fall back)."""
+    if backend == "stock":
+        return trio.run(fn)
+    return trio_uring.run(fn, fallback="raise", **kwargs)
+
+
+# -- fd exhaustion while a multishot accept is armed -----------------------------------
+
+
+def _exhaust_fds() -> list[int]:
+    """Open fds until ``EMFILE``; return them (closing them gives the fds back)."""
+    fillers: list[int] = []
+    while True:
+        try:
+            fillers.append(os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as exc:
+            assert exc.errno == errno.EMFILE
+            return fillers
+
+
+async def _echo(stream: trio.SocketStream) -> None:
+    async with stream:
+        async for data in stream:
+            await stream.send_all(data)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_emfile_while_accept_is_armed_then_serves_every_client(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # serve_tcp's listener waits in accept (on io_uring: a multishot accept
+    # armed in the kernel); then the process runs out of fds and clients
+    # connect. Each accept fails EMFILE (Trio's serve_listeners logs it and
+    # retries every 100 ms); the connections wait in the kernel's listen
+    # queue. Once fds come back, every client is served: none lost, none
+    # left hanging, no fd leaked.
+    clients_n = 8
+    replies: dict[int, bytes] = {}
+    before = open_fds()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    armed_before = trio_uring.socket.statistics().multishot_armed
+
+    async def client(sock: trio.socket.SocketType, port: int, i: int) -> None:
+        await sock.connect(("127.0.0.1", port))
+        stream = trio.SocketStream(sock)
+        message = b"client %d " % i * 100
+        await stream.send_all(message)
+        got = b""
+        while len(got) < len(message):
+            chunk = await stream.receive_some()
+            assert chunk, "the server closed the connection unserved"
+            got += chunk
+        replies[i] = got
+        await stream.aclose()
+
+    async def main() -> None:
+        # A low limit before the listener waits: a multishot accept takes the
+        # limit in force when it is armed (the kernel reads RLIMIT_NOFILE at
+        # submission), so lowering it later would not starve it.
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 32, hard))
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, _echo, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            # The sockets the clients need, made while there are fds.
+            socks = [trio.socket.socket() for _ in range(clients_n + 1)]
+            with trio.fail_after(5):
+                await client(socks[0], port, 0)  # it serves, and waits in accept again
+            await trio.testing.wait_all_tasks_blocked()
+            fillers = _exhaust_fds()  # out of fds from here
+            try:
+                async with trio.open_nursery() as clients:
+                    for i in range(1, clients_n + 1):
+                        clients.start_soon(client, socks[i], port, i)
+                    await trio.sleep(0.35)  # three of serve_listeners' retries
+                    assert len(replies) == 1  # nobody else could be accepted
+                    emfile = [r for r in caplog.records if "EMFILE" in r.getMessage()]
+                    assert emfile, "no accept failed with EMFILE: the fault was not provoked"
+                    for fd in fillers:
+                        os.close(fd)
+                    fillers = []
+                    with trio.fail_after(5):
+                        await trio.testing.wait_all_tasks_blocked()
+                        while len(replies) < clients_n + 1:
+                            await trio.sleep(0.01)
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+            nursery.cancel_scope.cancel()
+
+    try:
+        run_on(backend, main)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert replies == {i: b"client %d " % i * 100 for i in range(clients_n + 1)}
+    if backend == "uring":
+        assert trio_uring.socket.statistics().multishot_armed > armed_before
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_emfile_reaches_the_waiting_accept_and_the_connection_waits_for_the_next(
+    backend: str,
+) -> None:
+    # One level down: a listener's accept is waiting (a multishot accept on
+    # io_uring) when fds run out and a client connects. That accept raises
+    # OSError(EMFILE) as on stock Trio; the connection stays queued in the
+    # kernel, and the next accept, once fds are back, returns it.
+    before = open_fds()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    seen: list[int] = []
+    armed_before = trio_uring.socket.statistics().multishot_armed
+
+    async def main() -> None:
+        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 16, hard))
+        listener = trio.socket.socket()
+        client = trio.socket.socket()
+        with listener, client:
+            await listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            fillers: list[int] = []
+
+            async def connect_when_full() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+                fillers.extend(_exhaust_fds())
+                await client.connect(listener.getsockname())
+                await client.send(b"queued")
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(connect_when_full)
+                    with trio.fail_after(5), pytest.raises(OSError) as info:
+                        await listener.accept()
+                    seen.append(info.value.errno)
+                for fd in fillers:
+                    os.close(fd)
+                fillers.clear()
+                with trio.fail_after(5):
+                    conn, _ = await listener.accept()
+                with conn:
+                    assert await conn.recv(100) == b"queued"
+                    await conn.send(b"served")
+                    assert await client.recv(100) == b"served"
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+
+    try:
+        run_on(backend, main)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert seen == [errno.EMFILE]
+    if backend == "uring":
+        assert trio_uring.socket.statistics().multishot_armed > armed_before
+    assert open_fds() == before
