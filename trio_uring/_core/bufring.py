@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 from typing import Final
 
 from .ring import Ring, enter_error, ffi, lib
@@ -42,7 +43,12 @@ class BufferRing:
         if ret < 0:
             if ret == -_EOWNERDEAD:
                 raise enter_error(ret)
-            raise OSError(-ret, f"io_uring_register(PBUF_RING): {os.strerror(-ret)}")
+            message = f"io_uring_register(PBUF_RING): {os.strerror(-ret)}"
+            if ret == -errno.ENOMEM:  # name the usual cause, as availability does for the ring
+                soft = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+                limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft} bytes"
+                message += f" (its pinned pages are charged to RLIMIT_MEMLOCK, now {limit})"
+            raise OSError(-ret, message)
         self.ring = ring
         self.entries = entries
         self.size = size
