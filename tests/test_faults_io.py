@@ -20,9 +20,10 @@ timeout the test asserts on. The faults:
 from __future__ import annotations
 
 import errno
-import os
 import json
+import os
 import resource
+import select
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,9 @@ import trio.testing
 import trio_uring
 import trio_uring.socket
 from trio_uring import lowlevel
+from trio_uring._core.ring import lib as ring_lib
+
+from .lowlevel_helpers import manager
 
 from .conftest import open_fds
 
@@ -296,3 +300,148 @@ def test_memlock_too_small_for_the_buffer_ring_names_the_cause_and_falls_back() 
     # The limit is really in force on this kernel: the ring alone does not fit either.
     assert out["ring"] is not None
     assert out["ring"]["code"] == "memlock"
+
+
+# -- a completion flood larger than the CQ ---------------------------------------------
+
+
+def _count_overflows() -> list[int]:
+    """Count, on the running ring, every time the kernel had completions parked (CQ overflow)."""
+    ring = manager()._ring
+    seen = [0]
+    flush = ring._flush_overflow
+
+    def counting() -> None:
+        if ring_lib.tu_cq_overflowed(ring._ring):
+            seen[0] += 1
+        flush()
+
+    ring._flush_overflow = counting  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_completion_flood_larger_than_the_cq_delivers_each_exactly_once() -> None:
+    # A ring of 8 SQ entries (16 CQ entries) with thousands of completions
+    # due at once: nops (done inline at submission, 8 per enter) and polls
+    # on pipes that all become readable between two ticks. The CQ overflows
+    # (the kernel parks the rest, IORING_FEAT_NODROP); every task must get
+    # its own completion, once.
+    nops, pipes_n, polls_per_pipe = 3000, 200, 10
+    pipes = [os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) for _ in range(pipes_n)]
+    delivered: dict[tuple[str, int], int] = {}
+
+    async def nop_task(i: int) -> None:
+        await lowlevel.nop()
+        delivered[("nop", i)] = delivered.get(("nop", i), 0) + 1
+
+    async def poll_task(i: int, fd: int) -> None:
+        events = await lowlevel.poll(fd, select.POLLIN)
+        assert events & select.POLLIN
+        delivered[("poll", i)] = delivered.get(("poll", i), 0) + 1
+
+    async def main() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        io = lowlevel.statistics()
+        assert io.ring_entries == 8
+        base = io.ops_in_flight
+        overflows = _count_overflows()
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for k, (r, _) in enumerate(pipes):
+                    for j in range(polls_per_pipe):
+                        nursery.start_soon(poll_task, k * polls_per_pipe + j, r)
+                await trio.testing.wait_all_tasks_blocked()
+                assert lowlevel.statistics().ops_in_flight >= base + pipes_n * polls_per_pipe
+                for i in range(nops):
+                    nursery.start_soon(nop_task, i)
+                for _, w in pipes:  # all readable before the next tick
+                    os.write(w, b"x")
+        assert overflows[0] > 0, "the CQ never overflowed: the fault was not provoked"
+        assert lowlevel.statistics().ops_in_flight == base
+
+    try:
+        trio_uring.run(main, entries=8, fallback="raise")
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+    expected = {("nop", i): 1 for i in range(nops)}
+    expected.update({("poll", i): 1 for i in range(pipes_n * polls_per_pipe)})
+    assert delivered == expected
+
+
+# -- an SQ full of cancels and linked timeouts at once ---------------------------------
+
+
+def test_cancels_and_linked_timeouts_all_due_in_one_tick_on_a_small_ring() -> None:
+    # 800 reads on pipes, on a ring of 8 entries. Half wait under one
+    # deadline (each with a kernel timer linked to it, all expiring at the
+    # same instant); the other half have no deadline, and their scope is
+    # cancelled at that same instant, with a byte written to every third
+    # pipe just before: the SQ fills with ASYNC_CANCELs (and the kernel
+    # timers fire) in one tick. Every task ends once, with its bytes or
+    # Cancelled; nothing read is lost; no op stays in the table.
+    group_n = 400
+    pipes = [os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) for _ in range(2 * group_n)]
+    outcomes: dict[int, list[str]] = {i: [] for i in range(2 * group_n)}
+    got: dict[int, bytes] = {}
+
+    async def reader(i: int) -> None:
+        try:
+            got[i] = await lowlevel.read(pipes[i][0], 4)
+        except trio.Cancelled:
+            outcomes[i].append("cancelled")
+            raise
+        outcomes[i].append("result")
+
+    async def group(scope: trio.CancelScope, first: int, end: int) -> None:
+        with scope:
+            async with trio.open_nursery() as nursery:
+                for i in range(first, end):
+                    nursery.start_soon(reader, i)
+
+    async def main() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        base = lowlevel.statistics()
+        deadline = trio.current_time() + 0.3
+        timed, untimed = trio.CancelScope(deadline=deadline), trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(group, timed, 0, group_n)
+            nursery.start_soon(group, untimed, group_n, 2 * group_n)
+            await trio.testing.wait_all_tasks_blocked()
+            assert lowlevel.statistics().ops_in_flight >= base.ops_in_flight + 3 * group_n
+            await trio.sleep_until(deadline - 0.05)
+            for i in range(1, 2 * group_n, 3):  # these have their bytes well before
+                os.write(pipes[i][1], b"data")
+            await trio.sleep_until(deadline)  # the tick the timed scope expires in
+            for i in range(0, 2 * group_n, 3):  # these race their cancel
+                os.write(pipes[i][1], b"data")
+            untimed.cancel()
+        await trio.sleep(0.05)  # late CQEs (timers cancelled by their op) come in
+        end = lowlevel.statistics()
+        assert end.ops_in_flight == base.ops_in_flight
+        assert end.linked_timeouts_armed - base.linked_timeouts_armed == group_n
+        # The untimed reads not served first were cancelled by ASYNC_CANCEL,
+        # most timed ones by their kernel timer.
+        assert end.cancels_requested - base.cancels_requested >= group_n // 2
+        assert end.linked_timeouts_fired - base.linked_timeouts_fired >= group_n // 2
+
+    try:
+        trio_uring.run(main, entries=8, fallback="raise")
+        assert all(len(o) == 1 for o in outcomes.values()), outcomes
+        for i, (r, _) in enumerate(pipes):
+            try:
+                rest = os.read(r, 100)
+            except BlockingIOError:
+                rest = b""
+            written = b"data" if i % 3 in (0, 1) else b""
+            assert got.get(i, b"") + rest == written, i
+            assert (outcomes[i] == ["result"]) == (i in got)
+            if i % 3 == 1:
+                assert outcomes[i] == ["result"]
+            elif i % 3 == 2:
+                assert outcomes[i] == ["cancelled"]
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
