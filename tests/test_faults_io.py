@@ -24,6 +24,8 @@ import json
 import os
 import resource
 import select
+import socket as stdsocket
+import struct
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -39,9 +41,8 @@ import trio_uring.socket
 from trio_uring import lowlevel
 from trio_uring._core.ring import lib as ring_lib
 
-from .lowlevel_helpers import manager
-
 from .conftest import open_fds
+from .lowlevel_helpers import manager
 
 BACKENDS = ["stock", "uring"]
 
@@ -158,7 +159,7 @@ def test_emfile_reaches_the_waiting_accept_and_the_connection_waits_for_the_next
     # kernel, and the next accept, once fds are back, returns it.
     before = open_fds()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    seen: list[int] = []
+    seen: list[int | None] = []
     armed_before = trio_uring.socket.statistics().multishot_armed
 
     async def main() -> None:
@@ -445,3 +446,78 @@ def test_cancels_and_linked_timeouts_all_due_in_one_tick_on_a_small_ring() -> No
         for r, w in pipes:
             os.close(r)
             os.close(w)
+
+
+# -- peers that reset mid-send and mid-receive -----------------------------------------
+
+LINGER_0 = struct.pack("ii", 1, 0)  # close() sends a RST
+
+
+def _describe(exc: BaseException) -> tuple[str, str, int | None]:
+    cause = exc.__cause__
+    return (type(exc).__name__, type(cause).__name__, getattr(cause, "errno", None))
+
+
+async def _reset_scenario(where: str) -> tuple[tuple[str, str, int | None], bool]:
+    """Our stream in ``send_all``/``receive_some`` when the peer resets; what it raised."""
+    listener = stdsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    with listener:
+        ours = await trio.open_tcp_stream(*listener.getsockname())
+        peer, _ = listener.accept()
+    peer.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_LINGER, LINGER_0)
+    raised: list[BaseException] = []
+
+    async def victim() -> None:
+        try:
+            with trio.fail_after(10):
+                if where == "send":
+                    await ours.send_all(b"x" * (32 * 1024 * 1024))  # far more than fits
+                else:
+                    await ours.receive_some(65536)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raised.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(victim)
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(0.05)  # the send buffers are full; the victim waits in the kernel
+        assert not raised
+        peer.close()  # RST
+    fd = ours.socket.fileno()
+    await ours.aclose()
+    closed = ours.socket.fileno() == -1
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)
+    assert len(raised) == 1, raised
+    return _describe(raised[0]), closed
+
+
+@pytest.mark.parametrize("data_path", ["direct", "batched"])
+@pytest.mark.parametrize("where", ["send", "receive"])
+def test_a_peer_reset_mid_call_raises_what_stock_trio_raises(where: str, data_path: str) -> None:
+    before = open_fds()
+    stock = trio.run(_reset_scenario, where)
+    assert open_fds() == before
+    ops_before = trio_uring.socket.statistics().ops
+    ours = trio_uring.run(_reset_scenario, where, fallback="raise", data_path=data_path)
+    assert open_fds() == before
+    if data_path == "direct":
+        assert trio_uring.socket.statistics().ops > ops_before  # it waited in a native op
+    assert stock[0][0] == ours[0][0] == "BrokenResourceError"
+    assert ours[1]  # the fd is closed after aclose
+    assert stock[1]
+    if (where, data_path) == ("send", "batched"):
+        # The batched send is one MSG_WAITALL op from the first byte: it had
+        # sent part of the payload when the RST came, and the kernel's own
+        # retry of that op consumed the socket's ECONNRESET and reported the
+        # partial count; the next send then finds the connection gone
+        # (EPIPE). Stock Trio's next send() met the ECONNRESET itself.
+        assert stock[0][2] == errno.ECONNRESET
+        assert ours[0][1:] in (
+            ("ConnectionResetError", errno.ECONNRESET),
+            ("BrokenPipeError", errno.EPIPE),
+        ), ours
+    else:
+        assert ours == stock
