@@ -30,6 +30,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -521,3 +522,112 @@ def test_a_peer_reset_mid_call_raises_what_stock_trio_raises(where: str, data_pa
         ), ours
     else:
         assert ours == stock
+
+
+# -- a disk that fills mid-write -------------------------------------------------------
+
+DISK_FULL_CHILD = r"""
+import json, os, resource, signal, sys
+import trio, trio_uring
+
+directory, limit = sys.argv[1], int(sys.argv[2])
+if limit:
+    # EFBIG instead of a SIGXFSZ that kills the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+CHUNKS = [bytes([65 + i]) * 7000 for i in range(6)] + [bytes([97]) * 300000]
+DATA = b"".join(CHUNKS)
+
+def outcome(exc):
+    return None if exc is None else [type(exc).__name__, exc.errno]
+
+def check(path, steps):
+    with open(path, "rb") as f:
+        on_disk = f.read()
+    os.unlink(path)
+    return {"steps": steps, "size": len(on_disk), "prefix": DATA.startswith(on_disk)}
+
+def stdlib(path, buffering):
+    steps = []
+    f = open(path, "wb", buffering=buffering)
+    for step in [lambda c=c: f.write(c) for c in CHUNKS] + [f.flush, f.close]:
+        try:
+            step()
+            steps.append(None)
+        except OSError as exc:
+            steps.append(outcome(exc))
+    return check(path, steps)
+
+async def asynchronous(opener, path, buffering):
+    steps = []
+    fds = len(os.listdir("/proc/self/fd"))
+    f = await opener(path, "wb", buffering=buffering)
+    for step in [lambda c=c: f.write(c) for c in CHUNKS] + [f.flush, f.aclose]:
+        try:
+            await step()
+            steps.append(None)
+        except OSError as exc:
+            steps.append(outcome(exc))
+    result = check(path, steps)
+    result["fds_leaked"] = len(os.listdir("/proc/self/fd")) - fds
+    return result
+
+out = {}
+for buffering in (-1, 0):
+    path = os.path.join(directory, f"full-{buffering}")
+    out[f"stdlib{buffering}"] = stdlib(path, buffering)
+    out[f"trio{buffering}"] = trio.run(asynchronous, trio.open_file, path, buffering)
+    out[f"uring{buffering}"] = trio_uring.run(
+        asynchronous, trio_uring.open_file, path, buffering, fallback="raise"
+    )
+print(json.dumps(out))
+"""
+
+
+def _disk_full(directory: str, limit: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_CHILD, directory, str(limit)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def _assert_like_the_stdlib(out: dict[str, Any], err: int) -> None:
+    for buffering in (-1, 0):
+        stdlib = out[f"stdlib{buffering}"]
+        assert stdlib["size"] < 6 * 7000 + 300000, stdlib  # the disk was full
+        errnos = {step[1] for step in stdlib["steps"] if step}
+        # Buffered, a failure is always reported (unbuffered, the write
+        # that filled the disk may just return short).
+        assert errnos == {err} if buffering else errnos <= {err}, stdlib
+        assert stdlib["prefix"]
+        for name in ("trio", "uring"):
+            ours = dict(out[f"{name}{buffering}"])
+            assert ours.pop("fds_leaked") == 0, (name, buffering)
+            assert ours == stdlib, (name, buffering, ours, stdlib)
+
+
+def test_file_size_limit_mid_write_fails_as_the_stdlib_and_trio_do(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE with SIGXFSZ ignored: a write past the limit writes up
+    # to it, then EFBIG. Every step (each write, flush, close) must succeed
+    # or fail as with open() and trio.open_file, the bytes before the
+    # limit must be on disk, and no fd may leak.
+    _assert_like_the_stdlib(_disk_full(str(tmp_path), 20000), errno.EFBIG)
+
+
+def test_a_full_tmpfs_mid_write_fails_as_the_stdlib_and_trio_do(tmp_path: Path) -> None:
+    # The same on a file system that runs out of space: ENOSPC.
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        _assert_like_the_stdlib(_disk_full(str(mountpoint), 0), errno.ENOSPC)
+    finally:
+        subprocess.run(["umount", str(mountpoint)], timeout=30, check=True)

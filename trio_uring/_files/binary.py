@@ -26,7 +26,6 @@ return.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from typing import TYPE_CHECKING
@@ -306,10 +305,19 @@ class AsyncBinaryFile(BufferedFile):
                 await self._yield_unless(ops)
                 return count
             n = view.nbytes
+            if self._wbuf and len(self._wbuf) + n > self.buffer_size:
+                # BufferedWriter's order: what is buffered goes out first; if
+                # that fails (a full disk), this write fails having accepted
+                # nothing, so a retry cannot write its bytes twice.
+                await self._flush_unlocked()
             if not self._wbuf and n >= self.buffer_size:
                 done = 0
                 try:
-                    while done < n:
+                    # Straight through, as BufferedWriter: after a short write
+                    # (a full disk, RLIMIT_FSIZE) a rest that fits the buffer
+                    # is buffered and the write succeeds; the error, if it
+                    # persists, comes from the next write or the flush.
+                    while done < n and (not done or n - done > self.buffer_size):
                         part = view[done:]
                         try:
                             done += await self._raw.write(part)
@@ -320,12 +328,11 @@ class AsyncBinaryFile(BufferedFile):
                         raise
                     # Part of it is in the file: the write completed, the
                     # rest is buffered; the cancel lands at the next checkpoint.
-                    self._wbuf += view[done:]
+                self._wbuf += view[done:]
             else:
+                # It fits (a full buffer waits, as BufferedWriter's does, for
+                # the next write or flush to go out).
                 self._wbuf += view
-                if len(self._wbuf) >= self.buffer_size:
-                    with contextlib.suppress(trio.Cancelled):  # accepted: see above
-                        await self._flush_unlocked()
         finally:
             self._lock.release()
         await self._yield_unless(ops)
