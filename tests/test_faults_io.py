@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import select
+import signal
 import socket as stdsocket
 import struct
 import subprocess
@@ -631,3 +632,220 @@ def test_a_full_tmpfs_mid_write_fails_as_the_stdlib_and_trio_do(tmp_path: Path) 
         _assert_like_the_stdlib(_disk_full(str(mountpoint), 0), errno.ENOSPC)
     finally:
         subprocess.run(["umount", str(mountpoint)], timeout=30, check=True)
+
+
+# -- a file truncated under a reader ---------------------------------------------------
+
+
+def _truncation_steps(path: Path) -> list[tuple[str, int]]:
+    return [("read", 1000), ("truncate", 5000), ("read", 1000), ("read", 10000), ("read", -1),
+            ("truncate", 0), ("read", 100), ("seek", 0), ("read", -1), ("grow", 3000),
+            ("read", 100), ("seek", 2990), ("read", 100)]  # fmt: skip
+
+
+def _outside(path: Path, step: str, arg: int) -> bool:
+    """Change the file through another fd; True if the step was that."""
+    if step == "truncate":
+        os.truncate(path, arg)
+    elif step == "grow":
+        with open(path, "ab") as other:
+            other.write(b"g" * arg)
+    else:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("buffering", [-1, 0])
+def test_a_file_truncated_under_a_reader_reads_short_as_the_stdlib_does(
+    tmp_path: Path, buffering: int
+) -> None:
+    # Another fd truncates (and later grows) the file while it is open for
+    # reading: each read returns what open() returns at the same point,
+    # short reads and b"" included (read-ahead buffered before the
+    # truncation is served from the buffer, as the stdlib serves it).
+    path = tmp_path / "shrinking"
+    data = bytes(range(256)) * 400
+
+    def stdlib() -> list[Any]:
+        path.write_bytes(data)
+        got: list[Any] = []
+        with open(path, "rb", buffering=buffering) as f:
+            for step, arg in _truncation_steps(path):
+                if not _outside(path, step, arg):
+                    got.append(f.read(arg) if step == "read" else f.seek(arg))
+        return got
+
+    async def native() -> list[Any]:
+        path.write_bytes(data)
+        got: list[Any] = []
+        async with await trio_uring.open_file(path, "rb", buffering=buffering) as f:
+            for step, arg in _truncation_steps(path):
+                if not _outside(path, step, arg):
+                    got.append(await f.read(arg) if step == "read" else await f.seek(arg))
+        return got
+
+    expected = stdlib()
+    assert b"" in expected  # reads past the new end came back empty
+    before = open_fds()
+    assert trio_uring.run(native, fallback="raise") == expected
+    assert open_fds() == before
+
+
+# -- EINTR from the io_uring_enter that waits ------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("handler", ["signal.signal", "trio"])
+def test_a_signal_every_millisecond_neither_ends_nor_hangs_a_timed_wait(
+    backend: str, handler: str
+) -> None:
+    # SIGALRM every 1 ms interrupts the io_uring_enter that waits out
+    # trio.sleep(0.2) (EINTR), about 200 times. Each time the run goes on,
+    # with the time left: the sleep ends after 0.2 s, not early, not never.
+    count = [0]
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        count[0] += 1
+
+    async def main() -> tuple[float, int]:
+        enters = 0 if backend == "stock" else lowlevel.statistics().enter_calls
+        if handler == "trio":
+            with trio.open_signal_receiver(signal.SIGALRM) as receiver:
+                signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+                start = trio.current_time()
+                await trio.sleep(0.2)
+                elapsed = trio.current_time() - start
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                with trio.move_on_after(1):
+                    async for _ in receiver:  # coalesced: at least one delivery
+                        count[0] += 1
+                        break
+        else:
+            signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+            start = trio.current_time()
+            await trio.sleep(0.2)
+            elapsed = trio.current_time() - start
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        after = 0 if backend == "stock" else lowlevel.statistics().enter_calls
+        return elapsed, after - enters
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        elapsed, enters = run_on(backend, main)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert 0.2 <= elapsed < 0.6, elapsed
+    assert count[0] >= 1
+    if handler == "signal.signal":
+        assert count[0] >= 50, count  # the storm really ran through the wait
+    if backend == "uring":
+        assert enters >= 20, enters  # interrupted enters, each entered again
+
+
+# -- a signal storm during socket and file I/O, and SIGINT in it -----------------------
+
+STORM_CHILD = r"""
+import json, os, signal, sys, tempfile, threading, time
+import trio, trio_uring, trio_uring.socket
+
+backend = sys.argv[1]
+runner = trio.run if backend == "stock" else trio_uring.run
+kwargs = {} if backend == "stock" else {"fallback": "raise"}
+opener = trio.open_file if backend == "stock" else trio_uring.open_file
+socketpair = trio.socket.socketpair if backend == "stock" else trio_uring.socket.socketpair
+main_thread = threading.main_thread().ident
+stop = threading.Event()
+sent = [0]
+
+took = [0.0]
+
+def storm(signum):
+    began = time.monotonic()
+    while not stop.is_set() or time.monotonic() - began < 0.2:
+        signal.pthread_kill(main_thread, signum)  # at the thread in io_uring_enter
+        sent[0] += 1
+        time.sleep(0.0001)
+    took[0] = time.monotonic() - began
+
+async def io():
+    payload = os.urandom(1 << 21)
+    got = bytearray()
+    a, b = socketpair()
+    with a, b:
+        sa, sb = trio.SocketStream(a), trio.SocketStream(b)
+        async def send():
+            await sa.send_all(payload)
+            await sa.send_eof()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            while chunk := await sb.receive_some(65536):
+                got += chunk
+    path = os.path.join(tempfile.mkdtemp(), "storm")
+    async with await opener(path, "wb") as f:
+        for i in range(0, len(payload), 4096):
+            await f.write(payload[i:i + 4096])
+    async with await opener(path, "rb") as f:
+        back = await f.read()
+    os.unlink(path)
+    return bytes(got) == payload and back == payload
+
+async def main():
+    batches = 0
+    with trio.open_signal_receiver(signal.SIGUSR1) as receiver:
+        thread = threading.Thread(target=storm, args=(signal.SIGUSR1,))
+        thread.start()
+        try:
+            intact = await io()
+        finally:
+            stop.set()
+            thread.join()
+        with trio.move_on_after(1):
+            async for _ in receiver:
+                batches += 1
+                await trio.sleep(0.01)  # more pending ones coalesce meanwhile
+    return intact, batches
+
+intact, batches = runner(main, **kwargs)
+rate = sent[0] / took[0]
+out = {"intact": intact, "batches": batches, "sent": sent[0], "rate": rate}
+
+# SIGINT in a storm of SIGUSR1 (ignored by a plain handler): Trio's
+# KeyboardInterrupt comes out of the run.
+signal.signal(signal.SIGUSR1, lambda *_: None)
+stop.clear()
+threading.Thread(target=storm, args=(signal.SIGUSR1,), daemon=True).start()
+threading.Timer(0.2, lambda: signal.pthread_kill(main_thread, signal.SIGINT)).start()
+async def forever():
+    a, b = socketpair()
+    with a, b:
+        await a.recv(1)
+try:
+    runner(forever, **kwargs)
+    out["sigint"] = "returned"
+except KeyboardInterrupt:
+    out["sigint"] = "KeyboardInterrupt"
+stop.set()
+print(json.dumps(out))
+"""
+
+
+def test_a_signal_storm_loses_no_byte_and_sigint_still_interrupts_as_on_stock_trio() -> None:
+    # Thousands of SIGUSR1 a second at the main thread, which spends its
+    # waits in io_uring_enter, while 2 MiB go through a socket pair and a
+    # file: the data arrives intact, open_signal_receiver sees the signals
+    # (coalesced, as Trio does), and a SIGINT then ends a run with
+    # KeyboardInterrupt. The same child on stock Trio is the oracle.
+    results = {}
+    for backend in BACKENDS:
+        proc = subprocess.run(
+            [sys.executable, "-c", STORM_CHILD, backend], capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, (backend, proc.stderr)
+        results[backend] = json.loads(proc.stdout)
+    for backend, out in results.items():
+        assert out["intact"], (backend, out)
+        assert out["rate"] > 1000, (backend, out)  # a storm
+        assert 1 <= out["batches"] < out["sent"], (backend, out)  # seen, coalesced
+    assert results["uring"]["sigint"] == results["stock"]["sigint"] == "KeyboardInterrupt"
