@@ -32,7 +32,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import trio
@@ -498,7 +498,9 @@ async def _reset_scenario(where: str) -> tuple[tuple[str, str, int | None], bool
 
 @pytest.mark.parametrize("data_path", ["direct", "batched"])
 @pytest.mark.parametrize("where", ["send", "receive"])
-def test_a_peer_reset_mid_call_raises_what_stock_trio_raises(where: str, data_path: str) -> None:
+def test_a_peer_reset_mid_call_raises_what_stock_trio_raises(
+    where: str, data_path: Literal["direct", "batched"]
+) -> None:
     before = open_fds()
     stock = trio.run(_reset_scenario, where)
     assert open_fds() == before
