@@ -3,8 +3,9 @@
 The buffering follows ``open``: a read-ahead buffer of ``buffer_size``
 bytes serves small reads (a loop of ``readline()`` costs one kernel op per
 buffer, not per line), reads of at least a buffer go straight to the
-kernel, and writes collect in a write buffer flushed when it fills, on
-``flush()``, ``seek()`` and ``aclose()``. ``buffering=0`` turns both off:
+kernel, and writes collect in a write buffer flushed before a write that
+does not fit (``BufferedWriter``'s order, which decides which call reports
+a full disk), on ``flush()``, ``seek()`` and ``aclose()``. ``buffering=0`` turns both off:
 each ``read``/``write`` is exactly one op, as with ``io.FileIO``.
 
 Cancellation: a cancelled ``read``/``write`` either completed or had no
