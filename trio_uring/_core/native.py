@@ -36,7 +36,7 @@ from .abi import IOSQE_IO_LINK, OP
 from .args import source
 from .inflight import InFlight
 from .ops import Op
-from .parking import current_task, native_abort, park, wake
+from .parking import cancel_shielded_checkpoint, current_task, native_abort, park, wake
 from .structs import ffi as _ffi
 
 _LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
@@ -277,14 +277,14 @@ class NativeOps(InFlight):
         op.index = ring.push_read(fd, buf, count, off, ud)
         self._ops[ud] = op
         self._index_by_fd(op)
-        res: int = await park(native_abort(ring, op, self._request_cancel))
-        return self._settle_cancelled(op, res) if op.cancel_requested else res
+        return await self.at_checkpoint(op)
 
     async def send_op(self, fd: int, data: Any, msg_flags: int) -> int:
         """``IORING_OP_SEND`` of ``data`` (pinned in place); the CQE's ``res`` (negative: -errno).
 
         The batched data path's send, one frame deep: the caller has
-        already passed Trio's ``checkpoint_if_cancelled``. Under a finite
+        already passed Trio's ``checkpoint_if_cancelled``. The checkpoint
+        is the submission point (``at_checkpoint``). Under a finite
         deadline (a kernel timer to link) it takes ``perform``'s general
         path instead.
         """
@@ -300,18 +300,45 @@ class NativeOps(InFlight):
             finally:
                 pinned.release()
         cdata = _ffi.from_buffer(data)  # holds a buffer export until released
+        ring = self._ring
+        ud = ring._ud_base | next(ring._ud_counter)
+        op = Op(ud, _NATIVE, fd, _SEND, current_task())
+        op.pins = cdata
+        op.index = ring.push_send(fd, cdata, len(cdata), msg_flags, ud)
+        self._ops[ud] = op
+        self._index_by_fd(op)
+        res = await self.at_checkpoint(op)
+        _ffi.release(cdata)  # the op's CQE has arrived
+        return res
+
+    async def at_checkpoint(self, op: Op) -> int:
+        """``op``'s result, just queued for this task: the checkpoint is the submission point.
+
+        Every Trio I/O call passes a schedule point anyway. Here that one
+        yield (a cancel-shielded checkpoint, as after Trio's direct attempt)
+        also carries the op: the next tick's ``io_uring_enter`` submits it,
+        a loopback send or a page-cache read completes inline there, and
+        ``process_events`` leaves its ``res`` in the record
+        (``_complete_native``) before the task runs again. So in the common
+        case the task neither parks on the op nor is woken by it: no abort
+        callback, no reschedule of ours. Only an op that did not complete
+        in that tick parks, cancellably (``wait_op``'s result-wins rules).
+
+        An exception out of the checkpoint itself (nothing Trio raises
+        there) leaves the op to the kernel, orphaned: its record keeps the
+        pins until the CQE, and the caller must not free them.
+        """
+        op.parked = False
         try:
-            ring = self._ring
-            ud = ring._ud_base | next(ring._ud_counter)
-            op = Op(ud, _NATIVE, fd, _SEND, current_task())
-            op.pins = cdata
-            op.index = ring.push_send(fd, cdata, len(cdata), msg_flags, ud)
-            self._ops[ud] = op
-            self._index_by_fd(op)
-            res: int = await park(native_abort(ring, op, self._request_cancel))
-            return self._settle_cancelled(op, res) if op.cancel_requested else res
-        finally:
-            _ffi.release(cdata)  # the op's CQE has arrived (or it never reached the kernel)
+            await cancel_shielded_checkpoint()
+        except BaseException:
+            self._orphan(op)
+            raise
+        res = op.result
+        if res is None:
+            op.parked = True
+            res = await park(native_abort(self._ring, op, self._request_cancel))
+        return self._settle_cancelled(op, res) if op.cancel_requested else res
 
     async def wait_op(self, op: Op) -> int:
         """Park until ``op``'s CQE arrives; return its ``res`` (negative = -errno).
@@ -348,7 +375,12 @@ class NativeOps(InFlight):
         task = op.task
         if task is not None:
             op.task = None
-            wake(task, Value(res))
+            if op.parked:
+                wake(task, Value(res))
+            else:
+                # Its task is passing the checkpoint that submitted it
+                # (at_checkpoint) and reads the result when it runs.
+                op.result = res
 
     def native_ops_on(self, fd: int) -> list[Op]:
         """The native ops still owed a CQE on ``fd``."""

@@ -56,8 +56,10 @@ class Op:
         "linked",
         "neutralized",
         "opcode",
+        "parked",
         "pins",
         "raise_cancel",
+        "result",
         "task",
         "user_data",
     )
@@ -82,6 +84,12 @@ class Op:
         self.neutralized = False
         # The LINK_TIMEOUT op paired with this one, if any.
         self.linked: Op | None = None
+        # False while the task that awaits the result is not parked on it
+        # but passing a checkpoint (see native.py, "The checkpoint is the
+        # submission point"): the CQE then leaves its res in ``result``
+        # instead of waking the task.
+        self.parked = True
+        self.result: int | None = None
 
     def __repr__(self) -> str:
         state = "waited" if self.task is not None else "orphaned"

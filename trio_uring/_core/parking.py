@@ -32,7 +32,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import outcome
-from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import (
+    Abort,
+    cancel_shielded_checkpoint,
+    current_task,
+    reschedule,
+    wait_task_rescheduled,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Abort",
     "Waiter",
+    "cancel_shielded_checkpoint",
     "current_task",
     "native_abort",
     "park",

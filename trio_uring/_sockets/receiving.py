@@ -134,6 +134,7 @@ class Receiving(SocketBase):
             ahead.mgr = mgr
             ahead.op = None
         self._reading = True
+        checkpointed = False
         try:
             while True:
                 if ahead.chunks:
@@ -149,6 +150,14 @@ class Receiving(SocketBase):
                         ahead.bulk = False
                     return data
                 ahead.arm()
+                if not checkpointed:
+                    # The schedule point every receive passes is the reap
+                    # point: the next tick's io_uring_enter reaps what has
+                    # arrived meanwhile, and a task that finds it queued
+                    # then was never parked on the waiter nor woken.
+                    checkpointed = True
+                    await cancel_shielded_checkpoint()
+                    continue
                 # ReceiveAhead.wait, written out (one frame less a wait).
                 waiter = ahead.waiter
                 waiter.task = current_task()
