@@ -78,7 +78,7 @@ int tu_register_ring_fd(struct tu_ring *r);
 
 int tu_pbuf_setup(struct tu_ring *r, unsigned entries, unsigned size, unsigned bgid);
 char *tu_pbuf_addr(struct tu_ring *r, unsigned bid);
-void tu_pbuf_give(struct tu_ring *r, unsigned bid);
+void tu_pbuf_give_many(struct tu_ring *r, const uint16_t *bids, unsigned n);
 void tu_pbuf_release(struct tu_ring *r);
 
 long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t len,

@@ -10,9 +10,16 @@ memory; this class is its Python face on one ``Ring``, which releases it
 when it closes (or, after a close that could not see every receive end,
 leaves it mapped for the life of the process).
 
-Buffers are never lent out: ``take`` copies the bytes into a new ``bytes``
-and gives the buffer back in the same call, so no socket can hold a
-buffer and starve the others.
+Buffers are never held by a socket: ``take`` copies the bytes into a new
+``bytes`` at once (a slice of ``memory``, the buffers' memory as one Python
+buffer: no cffi call per completion) and notes the buffer in ``lent``;
+``process_events`` gives every buffer of its tick back in one call
+(``give_lent``) when it is done with the tick's completions. So no socket
+can hold a buffer and starve the others, and a buffer goes back to the
+kernel only after its bytes were copied out.
+
+``memory`` is valid while the ring's buffers are mapped: only the
+manager's dispatch, on a live ring, slices it.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ _EOWNERDEAD: Final = errno.EOWNERDEAD
 class BufferRing:
     """``entries`` provided buffers of ``size`` bytes, registered on ``ring`` as ``group``."""
 
-    __slots__ = ("entries", "group", "ring", "size")
+    __slots__ = ("entries", "group", "lent", "memory", "ring", "size")
 
     def __init__(self, ring: Ring, entries: int, size: int, group: int = 0) -> None:
         """Register the buffers on ``ring``; they live until the ring closes.
@@ -53,14 +60,21 @@ class BufferRing:
         self.entries = entries
         self.size = size
         self.group = group
+        self.memory = ffi.buffer(lib.tu_pbuf_addr(ring._ring, 0), entries * size)
+        # Buffers copied out and not yet given back (the same list for the
+        # ring's life: ReceiveAhead binds it once).
+        self.lent: list[int] = []
 
     def take(self, bid: int, nbytes: int) -> bytes:
-        """The ``nbytes`` a completion put in buffer ``bid``; the buffer goes back."""
-        c_ring = self.ring._ring
-        data: bytes = ffi.unpack(lib.tu_pbuf_addr(c_ring, bid), nbytes)
-        lib.tu_pbuf_give(c_ring, bid)
+        """The ``nbytes`` a completion put in buffer ``bid`` (it goes back with ``give_lent``)."""
+        start = bid * self.size
+        data: bytes = self.memory[start : start + nbytes]
+        self.lent.append(bid)
         return data
 
-    def give(self, bid: int) -> None:
-        """Give buffer ``bid`` back without reading it."""
-        lib.tu_pbuf_give(self.ring._ring, bid)
+    def give_lent(self) -> None:
+        """Give back every buffer ``take`` copied out since the last call (one C call)."""
+        lent = self.lent
+        if lent:
+            lib.tu_pbuf_give_many(self.ring._ring, lent, len(lent))
+            lent.clear()

@@ -188,6 +188,11 @@ class UringIOManager(Polling, NativeOps, Multishot):
                 self._timeouts_fired += 1
             # Anything else is INTERNAL (ASYNC_CANCEL, LINK_TIMEOUT): nobody
             # waits for it; retiring the record above released its pins.
+        buffers = self._buffers
+        if buffers is not None:
+            # The receive completions above copied their bytes out: their
+            # provided buffers go back to the kernel together.
+            buffers.give_lent()
 
     def close(self) -> None:
         """Cancel and reap every op in flight, then release the ring.
@@ -295,3 +300,5 @@ class UringIOManager(Polling, NativeOps, Multishot):
                     lost = ops.pop(target, None)
                     if lost is not None and lost.kind == _MULTISHOT:
                         lost.pins[1](-errno.ECANCELED, 0)
+            if self._buffers is not None:
+                self._buffers.give_lent()

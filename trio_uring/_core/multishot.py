@@ -35,8 +35,8 @@ _POLL_ADD_MULTI: Final = 1  # IORING_POLL_ADD_MULTI (5.13)
 # The provided buffers multishot receives fill (see shim.c): 1024 of 4 KiB,
 # 4 MiB of address space whose pages are touched only as data arrives. A
 # receive completion is copied out and its buffer given back in the same
-# tick, so buffers run short only when more than this many completions
-# land between two ticks; the receive then ends with ENOBUFS, having taken
+# tick (process_events), so buffers run short only when more than this
+# many completions land between two ticks; the receive then ends with ENOBUFS, having taken
 # nothing, and is armed again.
 RECEIVE_BUFFERS: Final = 1024
 RECEIVE_BUFFER_SIZE: Final = 4096
@@ -202,8 +202,9 @@ class Multishot(InFlight):
 
         Only after ``receive_buffers()`` said yes. Each data CQE carries
         ``IORING_CQE_F_BUFFER`` and the buffer id in its upper 16 bits: the
-        consumer copies the data out with ``BufferRing.take`` at once (which
-        gives the buffer back), so no buffer is ever held by a socket.
+        consumer copies the data out at once (``BufferRing.take``) and
+        ``process_events`` gives the tick's buffers back when it is done, so
+        no buffer is ever held by a socket.
         """
         ring = self._ring
         ud = ring.next_user_data()

@@ -666,20 +666,26 @@ char *tu_pbuf_addr(struct tu_ring *r, unsigned bid)
     return r->pbuf_base + (size_t)(bid & r->pbuf_mask) * r->pbuf_size;
 }
 
-/* Give buffer bid back to the kernel. Only once its data has been copied
-   out: the kernel may fill it again as soon as the tail moves. */
-void tu_pbuf_give(struct tu_ring *r, unsigned bid)
+/* Give n buffers back at once: what one scheduler tick's receive
+   completions were copied out of (bufring.py gives them back at the end of
+   process_events, in one call instead of one per completion). Each bid
+   only once its data has been copied out. */
+void tu_pbuf_give_many(struct tu_ring *r, const uint16_t *bids, unsigned n)
 {
-    struct io_uring_buf *buf;
+    unsigned i;
 
     if (r->pbuf_ring == NULL || TU_FORKED(r))
         return;
-    bid &= r->pbuf_mask;
-    buf = &r->pbuf_ring->bufs[r->pbuf_tail & r->pbuf_mask];
-    buf->addr = (uint64_t)(uintptr_t)(r->pbuf_base + (size_t)bid * r->pbuf_size);
-    buf->len = r->pbuf_size;
-    buf->bid = (uint16_t)bid;
-    r->pbuf_tail++;
+    for (i = 0; i < n; i++) {
+        unsigned bid = bids[i] & r->pbuf_mask;
+        struct io_uring_buf *buf = &r->pbuf_ring->bufs[r->pbuf_tail & r->pbuf_mask];
+        buf->addr = (uint64_t)(uintptr_t)(r->pbuf_base + (size_t)bid * r->pbuf_size);
+        buf->len = r->pbuf_size;
+        buf->bid = (uint16_t)bid;
+        r->pbuf_tail++;
+    }
+    /* One release store publishes them all: the kernel reads the entries
+       only up to the tail it sees. */
     __atomic_store_n(&r->pbuf_ring->tail, r->pbuf_tail, __ATOMIC_RELEASE);
 }
 

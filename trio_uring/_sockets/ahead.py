@@ -16,7 +16,8 @@ How
 ---
 
 * ``consume`` (run from ``process_events``) copies each chunk out of its
-  provided buffer into a ``bytes`` and gives the buffer back at once, so no
+  provided buffer into a ``bytes`` at once, and the buffer goes back when
+  the tick's completions are done (``BufferRing.give_lent``), so no
   buffer is ever held by a socket, closed or not, and one busy task cannot
   starve the other sockets of buffers. EOF (a completion of 0 bytes) and
   errors are queued in order behind the data.
@@ -53,7 +54,6 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from .._core.abi import CQE_BUFFER_SHIFT, CQE_F_BUFFER, CQE_F_MORE
-from .._core.multishot import RECEIVE_BUFFER_SIZE
 from .._core.parking import Waiter
 from .counts import COUNTS
 
@@ -73,29 +73,34 @@ class ReceiveAhead:
     """The receive-ahead state of one stream socket (see module doc)."""
 
     __slots__ = (
+        "buffer_size",
         "bulk",
         "chunks",
         "closed",
         "error",
         "fd",
+        "lent",
+        "memory",
         "mgr",
         "op",
         "paused",
         "queued",
         "retired",
         "stopping",
-        "take_buffer",
         "waiter",
     )
 
     def __init__(self, mgr: UringIOManager, fd: int) -> None:
         self.mgr = mgr
         self.fd = fd
-        # Made only after mgr.receive_buffers() said yes. The buffer ring's
-        # own method, bound once: it runs for every chunk received.
+        # Made only after mgr.receive_buffers() said yes. BufferRing.take,
+        # written out in consume (it runs for every chunk received): the
+        # buffers' memory and the list of buffers to give back, bound once.
         buffers = mgr._buffers
         assert buffers is not None
-        self.take_buffer = buffers.take
+        self.memory = buffers.memory
+        self.lent = buffers.lent
+        self.buffer_size = buffers.size
         self.chunks: deque[bytes] = deque()
         self.queued = 0  # bytes in chunks
         self.op: Op | None = None  # the armed multishot receive
@@ -114,7 +119,10 @@ class ReceiveAhead:
         if not cqe_flags & CQE_F_MORE:
             self.op = None
         if cqe_flags & CQE_F_BUFFER:
-            data = self.take_buffer(cqe_flags >> CQE_BUFFER_SHIFT, res)
+            bid = cqe_flags >> CQE_BUFFER_SHIFT
+            start = bid * self.buffer_size
+            data = self.memory[start : start + res]
+            self.lent.append(bid)  # given back at the end of the tick
             if self.closed:
                 return
             self.chunks.append(data)
@@ -124,7 +132,7 @@ class ReceiveAhead:
                 if self.queued >= LIMIT:
                     self.paused = True
                     self.mgr.cancel_multishot(self.op)
-                elif res >= RECEIVE_BUFFER_SIZE and self.queued >= BULK_QUEUED:
+                elif res >= self.buffer_size and self.queued >= BULK_QUEUED:
                     self.bulk = True
                     self.mgr.cancel_multishot(self.op)
         elif res == 0:
@@ -132,7 +140,8 @@ class ReceiveAhead:
                 self.error = 1  # EOF: after the queued data, every receive is b""
         elif res < 0 and res != _ENOBUFS and res != _ECANCELED and not self.error:
             self.error = res
-        self.waiter.wake()
+        if self.waiter.task is not None:
+            self.waiter.wake()
 
     # -- from the receiving task --------------------------------------------
 
@@ -154,6 +163,13 @@ class ReceiveAhead:
         """Up to ``nbytes`` queued bytes, oldest first (``nbytes`` > 0, the queue not empty)."""
         chunks = self.chunks
         first = chunks[0]
+        if len(chunks) == 1 and len(first) <= nbytes:
+            # The common case on a request/response stream: one chunk, all of it.
+            chunks.clear()
+            self.queued -= len(first)
+            if self.paused and self.queued <= LIMIT // 2:
+                self.paused = False
+            return first
         if len(first) >= nbytes:
             if len(first) == nbytes:
                 chunks.popleft()
