@@ -78,10 +78,29 @@ def fileno(fd: int | HasFileno) -> int:
     return value
 
 
+def os_fd(fd: int | HasFileno) -> int:
+    """An fd as ``os.read``/``os.pread``/``os.close`` take it: a negative int is ``EBADF``.
+
+    Those parse the fd as a plain C int and let the kernel refuse a
+    negative one; objects with ``fileno()`` are checked as :func:`fileno`.
+    """
+    if type(fd) is int and 0 <= fd <= _INT_MAX:
+        return fd
+    if isinstance(fd, int) and -_INT_MAX - 1 <= fd < 0:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    return fileno(fd)
+
+
 def dir_fd(value: int | HasFileno | None) -> int:
-    """The ``dirfd`` of an ``*at`` op: ``AT_FDCWD`` for None, else a checked fd."""
+    """The ``dirfd`` of an ``*at`` op: ``AT_FDCWD`` for None, else a checked fd.
+
+    An int goes to the kernel as it is, as ``os.open(dir_fd=...)`` passes it
+    (a negative one is harmless: ``EBADF``, or ignored for an absolute path).
+    """
     if value is None:
         return AT_FDCWD
+    if isinstance(value, int):
+        return c_int(value)
     return fileno(value)
 
 
@@ -90,10 +109,10 @@ def size(value: Any, message: str) -> int:
     if type(value) is int and 0 <= value <= _I64_MAX:
         return value
     number = as_int(value)
+    if not -_I64_MAX - 1 <= number <= _I64_MAX:
+        raise OverflowError("Python int too large to convert to C ssize_t")
     if number < 0:
         raise ValueError(message)
-    if number > _I64_MAX:
-        raise OverflowError("Python int too large to convert to C ssize_t")
     return number
 
 
@@ -108,10 +127,10 @@ def file_offset(value: Any) -> int:
     number = as_int(value)
     if number == -1:
         return U64
+    if not -_I64_MAX - 1 <= number <= _I64_MAX:
+        raise OverflowError("Python int too large to convert to C long")
     if number < 0:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-    if number > _I64_MAX:
-        raise OverflowError("Python int too large to convert to C long")
     return number
 
 
@@ -120,6 +139,8 @@ def optional_offset(value: Any) -> int:
     if value is None:
         return U64
     number = as_int(value)
+    if number < -_I64_MAX - 1:
+        raise OverflowError("Python int too large to convert to C long")
     if number < 0:
         # os.splice hands a negative offset to the kernel, which says EINVAL;
         # here -1 would mean "no offset", so it must be refused ourselves.
@@ -130,11 +151,22 @@ def optional_offset(value: Any) -> int:
 
 
 def u32(value: Any, what: str) -> int:
-    """An int that must fit the SQE's unsigned 32-bit field ``what``."""
+    """An int that must fit the SQE's unsigned 32-bit field ``what``.
+
+    Refused in the words of the stdlib's ``unsigned int`` converter (what
+    ``os.splice`` says of its ``flags``, ``select.poll`` of its events).
+    """
     number = as_int(value)
-    if not 0 <= number <= _U32_MAX:
-        raise OverflowError(f"{what} must be between 0 and {_U32_MAX}, not {number}")
+    if number < 0:
+        raise ValueError(f"value must be positive ({what}: {number})")
+    if number > _U32_MAX:
+        raise OverflowError(f"Python int too large for C unsigned int ({what})")
     return number
+
+
+def mode(value: Any) -> int:
+    """A permission ``mode``, as ``os.open``/``os.mkdir`` parse it: any C int (masked by Linux)."""
+    return c_int(value) & _U32_MAX
 
 
 def c_int(value: Any) -> int:
@@ -213,6 +245,12 @@ def target(buffer: Any, func: str, arg: str) -> Pinned:
         view = memoryview(buffer)
     except TypeError:
         view = None
+    except ValueError:
+        # A released memoryview: socket.recv_into calls it the wrong type,
+        # os.readv lets memoryview's own ValueError through.
+        if not func.startswith("recv"):
+            raise
+        view = None
     if view is None or view.readonly or not view.c_contiguous:
         raise TypeError(
             f"{func}() argument '{arg}' must be read-write bytes-like object, "
@@ -249,7 +287,10 @@ def _buffer_sequence(buffers: Any, func: str) -> list[Any]:
     # A single buffer is a sequence (of ints) too; refusing it here gives a
     # clear message instead of "a bytes-like object is required, not 'int'".
     if isinstance(buffers, (str, bytes, bytearray, memoryview)):
-        raise TypeError(f"{func}() argument 'buffers' must be a sequence of buffers")
+        raise TypeError(
+            f"{func}() argument 'buffers' must be a sequence of buffers (bytes-like objects), "
+            f"not {type(buffers).__name__}"
+        )
     try:
         items = list(buffers)
     except TypeError:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any, AnyStr, Generic
+from typing import TYPE_CHECKING, Any, AnyStr, Final, Generic
+
+import trio
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -11,16 +13,53 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
+_SSIZE_MIN: Final = -(2**63)
+_SSIZE_MAX: Final = 2**63 - 1
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
+
+
 def size_arg(size: Any) -> int:
     """A ``size`` argument of read/readline: an int, or None for "all"."""
     if size is None:
         return -1
     try:
-        return size.__index__()  # type: ignore[no-any-return]
+        number: int = size.__index__()
     except AttributeError:
         raise TypeError(
             f"argument should be integer or None, not '{type(size).__name__}'"
         ) from None
+    if not _SSIZE_MIN <= number <= _SSIZE_MAX:
+        raise OverflowError("cannot fit 'int' into an index-sized integer")
+    return number
+
+
+def ssize_arg(value: Any) -> int:
+    """An integer that must fit a C ``Py_ssize_t`` (``read1``, ``peek``, text ``readline``)."""
+    number = index_arg(value)
+    if not _SSIZE_MIN <= number <= _SSIZE_MAX:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return number
+
+
+def int_arg(value: Any) -> int:
+    """An integer that must fit a C ``int`` (``whence``), as the stdlib parses it."""
+    number = index_arg(value)
+    if not _INT_MIN <= number <= _INT_MAX:
+        raise OverflowError("Python int too large to convert to C int")
+    return number
+
+
+async def refuse() -> None:
+    """What a method does before its argument error escapes: Trio's cancel check.
+
+    ``trio.open_file``'s methods run in a thread, whose start is a
+    checkpoint: in a cancelled scope they raise ``Cancelled`` before the
+    stdlib sees the arguments. Callers catch the error, ``await refuse()``,
+    and re-raise, so that only the error path pays for it.
+    """
+    await checkpoint_if_cancelled()
 
 
 def index_arg(value: Any) -> int:
@@ -79,7 +118,11 @@ class AsyncFile(Generic[AnyStr]):
 
     async def readlines(self, hint: int | None = -1) -> list[AnyStr]:
         """Read lines until EOF (or until they total ``hint`` or more)."""
-        limit = -1 if hint is None else index_arg(hint)
+        try:
+            limit = size_arg(hint)
+        except Exception:
+            await refuse()
+            raise
         lines: list[AnyStr] = []
         total = 0
         while True:
@@ -93,7 +136,12 @@ class AsyncFile(Generic[AnyStr]):
 
     async def writelines(self, lines: Iterable[AnyStr]) -> None:
         """Write each of ``lines`` in turn (no line endings are added)."""
-        for line in lines:
+        try:
+            items = iter(lines)
+        except Exception:
+            await refuse()
+            raise
+        for line in items:
             await self.write(line)
 
     async def __aenter__(self) -> Self:

@@ -35,16 +35,16 @@ import trio
 
 from .._core import fileops
 from .._core.manager import running_manager
-from .base import index_arg, size_arg
+from .base import index_arg, int_arg, refuse, size_arg, ssize_arg
 from .buffered import BufferedFile
 from .raw import RawFile
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-_checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 _shielded_checkpoint = trio.lowlevel.cancel_shielded_checkpoint
 
+_OFF_MAX = 2**63 - 1
 # readall's first request on a file whose size is unknown (pipes, /proc).
 _READALL_CHUNK = 64 * 1024
 
@@ -102,14 +102,17 @@ class AsyncBinaryFile(BufferedFile):
         Buffered, it returns fewer only at EOF; unbuffered (``buffering=0``)
         it is one kernel read, which may return fewer (``io.FileIO.read``).
         """
-        self._check_readable()
-        n = size_arg(size)
-        if n < 0:
-            if n != -1 and self.buffer_size:
-                # BufferedReader's check (FileIO reads all); as on
-                # trio.open_file, a cancelled task hears Cancelled first.
-                await _checkpoint_if_cancelled()
+        try:
+            self._check_readable()
+            n = size_arg(size)
+            if n < -1 and self.buffer_size:
+                # BufferedReader's check (FileIO reads all).
                 raise ValueError("read length must be non-negative or -1")
+        except Exception:
+            # As on trio.open_file, a cancelled task hears Cancelled first.
+            await refuse()
+            raise
+        if n < 0:
             return await self.readall()
         if n == 0 and self.buffer_size:
             # BufferedReader answers from its buffer, flushing nothing.
@@ -147,8 +150,12 @@ class AsyncBinaryFile(BufferedFile):
 
     async def read1(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes with at most one kernel read (``BufferedReader.read1``)."""
-        self._check_readable("read1")
-        n = index_arg(size)
+        try:
+            self._check_readable("read1")
+            n = ssize_arg(size)
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             await self._flush_unlocked()
@@ -167,11 +174,15 @@ class AsyncBinaryFile(BufferedFile):
 
     async def readall(self) -> bytes:
         """Read until EOF."""
-        if not self._readable and not self.buffer_size:
-            # io.FileIO.readall does not check the mode: read(2) says EBADF.
-            self._check_open()
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-        self._check_readable()
+        try:
+            if not self._readable and not self.buffer_size:
+                # io.FileIO.readall does not check the mode: read(2) says EBADF.
+                self._check_open()
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+            self._check_readable()
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             await self._flush_unlocked()
@@ -195,13 +206,22 @@ class AsyncBinaryFile(BufferedFile):
 
     async def readinto(self, buffer: WriteableBuffer) -> int:
         """Read into ``buffer``; return the number of bytes read (0 at EOF)."""
-        self._check_readable()
-        view = memoryview(buffer).cast("B")
-        if view.readonly:
-            raise TypeError(
-                f"readinto() argument must be read-write bytes-like object, "
-                f"not {type(buffer).__name__}"
-            )
+        try:
+            self._check_readable()
+            try:
+                whole = memoryview(buffer)
+            except ValueError:  # released
+                whole = None
+            if whole is None or whole.readonly:
+                raise TypeError(
+                    f"readinto() argument must be read-write bytes-like object, "
+                    f"not {type(buffer).__name__}"
+                )
+            view = whole.cast("B")
+            whole.release()
+        except Exception:
+            await refuse()
+            raise
         try:
             return await self._readinto(view)
         finally:
@@ -234,12 +254,16 @@ class AsyncBinaryFile(BufferedFile):
 
     async def readline(self, size: int | None = -1) -> bytes:
         """Read one line (up to and including ``b"\\n"``), at most ``size`` bytes."""
-        limit = size_arg(size)
-        if limit == 0 and not self._readable:
-            # IOBase.readline (what a write-only file has) reads nothing for 0.
-            await trio.lowlevel.checkpoint()
-            return b""
-        self._check_readable("readline")
+        try:
+            limit = size_arg(size)
+            if limit == 0 and not self._readable:
+                # IOBase.readline (what a write-only file has) reads nothing for 0.
+                await trio.lowlevel.checkpoint()
+                return b""
+            self._check_readable("readline")
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             await self._flush_unlocked()
@@ -266,11 +290,16 @@ class AsyncBinaryFile(BufferedFile):
 
     async def peek(self, size: int = 0) -> bytes:
         """Return buffered bytes without consuming them (one kernel read if none)."""
-        self._check_readable("peek")
+        try:
+            self._check_readable("peek")
+            n = ssize_arg(size)
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             if not self._available:
-                await self._fill(size)
+                await self._fill(n)
             data = self._rbuf[self._rpos :]
         finally:
             self._lock.release()
@@ -286,8 +315,15 @@ class AsyncBinaryFile(BufferedFile):
         file or in the write buffer. If the task is cancelled before
         that, nothing was written.
         """
-        self._check_writable()
-        view = memoryview(data)
+        try:
+            self._check_writable()
+            view = memoryview(data)
+            if not view.c_contiguous:
+                view.release()
+                raise BufferError("memoryview: underlying buffer is not C-contiguous")
+        except Exception:
+            await refuse()
+            raise
         try:
             if view.ndim != 1 or view.format != "B":
                 flat = view.cast("B")
@@ -341,7 +377,11 @@ class AsyncBinaryFile(BufferedFile):
 
     async def flush(self) -> None:
         """Write out the write buffer."""
-        self._check_open()
+        try:
+            self._check_open()
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             await self._flush_unlocked()
@@ -360,50 +400,90 @@ class AsyncBinaryFile(BufferedFile):
         Safe from many tasks at once. It bypasses the buffers: ``flush()``
         first if you also write through :meth:`write`.
         """
-        if self._raw.closed or not self._readable:
-            self._check_readable("pread")
-        if type(offset) is not int or offset < 0:  # the common case costs one test
-            offset = self._offset(offset)
+        raw = self._raw
+        if (
+            raw.closed or not self._readable or not raw.seekable
+            or type(offset) is not int or not 0 <= offset <= _OFF_MAX
+            or type(size) is not int or size < 0
+        ):  # fmt: skip
+            # Not the common case, which costs these tests only.
+            size, offset = await self._pread_args(size, offset)
         mgr = running_manager()
         if mgr is not None:
             # Straight to the op: this is the hot path of random reads.
-            if type(size) is not int or size < 0:
-                size = fileops.size(size, "negative value for 'size' not allowed")
-            data: bytes = await fileops.read(mgr, self._raw.fd, size, offset)
+            data: bytes = await fileops.read(mgr, raw.fd, size, offset)
             return data
-        return await self._raw.pread(size, offset)
+        return await raw.pread(size, offset)
+
+    async def _pread_args(self, size: object, offset: object) -> tuple[int, int]:
+        try:
+            self._check_fd_mode(writing=False)
+            count = fileops.size(size, "negative value for 'size' not allowed")
+            return count, self._offset(offset)  # type: ignore[arg-type]
+        except Exception:
+            await refuse()
+            raise
 
     async def preadinto(self, buffer: WriteableBuffer, offset: int) -> int:
         """Read into ``buffer`` at ``offset`` (one kernel read); return the count."""
-        self._check_readable("preadinto")
-        return await self._raw.preadinto(buffer, self._offset(offset))
+        try:
+            self._check_fd_mode(writing=False)
+            position = self._offset(offset)
+        except Exception:
+            await refuse()
+            raise
+        try:
+            return await self._raw.preadinto(buffer, position)
+        except (TypeError, ValueError, BufferError):
+            await refuse()  # the buffer, refused before any op ran
+            raise
 
     async def pwrite(self, data: ReadableBuffer, offset: int) -> int:
         """Write (part of) ``data`` at ``offset`` (one kernel write); return the count.
 
         In append mode Linux writes at the end whatever ``offset`` says.
         """
-        self._check_writable()
-        return await self._raw.pwrite(data, self._offset(offset))
+        try:
+            self._check_fd_mode(writing=True)
+            position = self._offset(offset)
+        except Exception:
+            await refuse()
+            raise
+        try:
+            return await self._raw.pwrite(data, position)
+        except (TypeError, ValueError, BufferError):
+            await refuse()  # the buffer, refused before any op ran
+            raise
 
     # -- position ------------------------------------------------------
 
     async def tell(self) -> int:
         """The position (counting what the buffers hold)."""
-        self._check_open()
+        try:
+            self._check_open()
+        except Exception:
+            await refuse()
+            raise
         await trio.lowlevel.checkpoint()
         return self._tell()
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Move the position, as ``io.BufferedRandom.seek``; return it."""
-        target = index_arg(offset)
-        how = index_arg(whence)
-        valid = (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END, os.SEEK_DATA, os.SEEK_HOLE)
-        if how not in valid and self.buffer_size:
-            # Buffered files check; io.FileIO leaves it to lseek (EINVAL).
-            raise ValueError(f"whence value {how} unsupported")
-        self._check_open()
-        self._check_seekable()
+        try:
+            # In the stdlib's order: whence, then the offset, then the file.
+            how = int_arg(whence)
+            valid = (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END, os.SEEK_DATA, os.SEEK_HOLE)
+            if how not in valid and self.buffer_size:
+                # Buffered files check; io.FileIO leaves it to lseek (EINVAL).
+                raise ValueError(f"whence value {how} unsupported")
+            target = index_arg(offset)
+            if self.buffer_size and not -_OFF_MAX - 1 <= target <= _OFF_MAX:
+                raise ValueError("cannot fit 'int' into an offset-sized integer")
+            self._check_open()
+            self._check_seekable()
+        except Exception:
+            await refuse()
+            raise
         ops = await self._enter()
         try:
             if how in (os.SEEK_SET, os.SEEK_CUR) and not self._wbuf and self._available:
@@ -431,11 +511,16 @@ class AsyncBinaryFile(BufferedFile):
 
     async def truncate(self, size: int | None = None) -> int:
         """Resize the file to ``size`` (default: the position); the position stays."""
-        self._check_writable_for("truncate")
+        try:
+            self._check_writable_for("truncate")
+            wanted = None if size is None else index_arg(size)
+        except Exception:
+            await refuse()
+            raise
         await self._enter()
         try:
             await self._flush_unlocked()
-            new = self._tell() if size is None else index_arg(size)
+            new = self._tell() if wanted is None else wanted
             self._drop_read_buffer()
             result = await self._raw.truncate(new)
         finally:

@@ -60,12 +60,21 @@ class BufferedFile(AsyncFile[bytes]):
     def _check_readable(self, what: str = "read") -> None:
         self._check_open()
         if not self._readable:
-            raise io.UnsupportedOperation(what)
+            # The words of io.BufferedWriter, or of io.FileIO unbuffered.
+            raise io.UnsupportedOperation(what if self.buffer_size else "File not open for reading")
 
     def _check_writable(self) -> None:
         if not self._writable:
-            raise io.UnsupportedOperation("write")
+            raise io.UnsupportedOperation(
+                "write" if self.buffer_size else "File not open for writing"
+            )
         self._check_open()
+
+    def _check_fd_mode(self, writing: bool) -> None:
+        """``pread``/``pwrite`` on a file not open for it: ``EBADF``, as ``os.pread`` says."""
+        self._check_open()
+        if not (self._writable if writing else self._readable):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
     def _check_seekable(self) -> None:
         if not self._raw.seekable:
@@ -140,10 +149,16 @@ class BufferedFile(AsyncFile[bytes]):
             del self._wbuf[:count]
 
     def _offset(self, offset: int) -> int:
+        """A ``pread``/``pwrite`` offset, refused as ``os.pread`` refuses it."""
         self._check_open()
         value = index_arg(offset)
+        if not -(2**63) <= value < 2**63:
+            raise OverflowError("Python int too large to convert to C long")
         if value < 0:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        if not self._raw.seekable:
+            # io_uring would read at the position; os.pread says this.
+            raise OSError(errno.ESPIPE, os.strerror(errno.ESPIPE))
         return value
 
     def _tell(self) -> int:
@@ -154,6 +169,6 @@ class BufferedFile(AsyncFile[bytes]):
     def _check_writable_for(self, what: str) -> None:
         self._check_open()
         if not self._writable:
-            raise io.UnsupportedOperation(what)
+            raise io.UnsupportedOperation(what if self.buffer_size else "File not open for writing")
         if not self._raw.seekable and self.buffer_size:
             raise io.UnsupportedOperation(what)

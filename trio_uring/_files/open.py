@@ -18,6 +18,7 @@ import trio
 from .._core import fileops
 from .._core.manager import running_manager
 from . import modes
+from .base import refuse
 from .binary import AsyncBinaryFile
 from .raw import RawFile
 from .text import AsyncTextFile
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     Opener = Callable[[str | bytes, int], int]
 
 
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
+
+
 async def _open_fd(path: Any, flags: int, opener: Opener | None) -> int:
     if opener is not None:
         # As io.FileIO: the opener is a plain function called with the
@@ -44,7 +49,11 @@ async def _open_fd(path: Any, flags: int, opener: Opener | None) -> int:
         return fd
     mgr = running_manager()
     if mgr is not None:
-        raw, filename = fileops.path(path, "openat")
+        try:
+            raw, filename = fileops.path(path, "openat")
+        except Exception:
+            await refuse()
+            raise
         return await fileops.openat(mgr, fileops.AT_FDCWD, raw, filename, flags, 0o666)
     return await trio.to_thread.run_sync(os.open, path, flags | os.O_CLOEXEC, 0o666)
 
@@ -107,21 +116,31 @@ async def open_file(
     ``IORING_OP_READ``/``WRITE``; elsewhere (stock Trio, a fallback run)
     they run in Trio's worker threads, with the same API. See ``docs/files.md``.
     """
-    if encoding is None and "b" not in str(mode):
-        # Before anything else, as open(): -W error::EncodingWarning raises here.
-        encoding = text_encoding(encoding, 2)
-    parsed, buffering = modes.parse(mode, buffering, encoding, errors, newline)
-    if isinstance(file, bool):
-        file = int(file)
-    if isinstance(file, int):
-        if file < 0:
-            raise ValueError("negative file descriptor")
-        fd = file
-        name: Any = file
+    try:
+        if encoding is None and "b" not in str(mode):
+            # Before anything else, as open(): -W error::EncodingWarning raises here.
+            encoding = text_encoding(encoding, 2)
+        parsed, buffering = modes.parse(mode, buffering, encoding, errors, newline)
+        if isinstance(file, bool):
+            file = int(file)
+        if isinstance(file, int) and not _INT_MIN <= file <= _INT_MAX:
+            # open() takes an int that is no C int for a name: not a str.
+            raise TypeError(f"expected str, bytes or os.PathLike object, not {type(file).__name__}")
+        if isinstance(file, int):
+            if file < 0:
+                raise ValueError("negative file descriptor")
+            name: Any = file
+        else:
+            name = os.fspath(file)  # TypeError for anything else, as open()
+            if not closefd:
+                raise ValueError("Cannot use closefd=False with file name")
+    except Exception:
+        # trio.open_file runs open() in a thread: Cancelled comes first.
+        await refuse()
+        raise
+    if isinstance(name, int):
+        fd = name
     else:
-        name = os.fspath(file)  # TypeError for anything else, as open()
-        if not closefd:
-            raise ValueError("Cannot use closefd=False with file name")
         fd = await _open_fd(name, parsed.flags, opener)
         closefd = True
     try:
@@ -152,7 +171,9 @@ async def open_file(
         if parsed.writable and raw.seekable:
             text.start_writing_at(raw.pos)
         return text
-    except BaseException:
+    except BaseException as exc:
         if closefd:
             os.close(fd)
+        if isinstance(exc, Exception):
+            await refuse()  # an argument open() checks once the file is open
         raise

@@ -22,7 +22,9 @@ import trio
 
 from .._core import fileops
 from .._core.abi import OP
+from .._core.args import mode as _mode_arg
 from .._core.manager import UringIOManager, running_manager
+from .base import refuse
 from .open import open_file
 from .textcodec import text_encoding
 
@@ -51,9 +53,25 @@ def _manager() -> UringIOManager:
     return mgr
 
 
-def _mode(mode: Any) -> int:
-    """A permission ``mode`` as ``os.mkdir``/``os.open`` take it (a u32 for the SQE)."""
-    return fileops.u32(mode, "mode")
+async def _mode(mode: Any) -> int:
+    """A permission ``mode`` as ``os.mkdir``/``os.open`` take it (any C int: the kernel masks it).
+
+    Refused after Trio's cancel check, as ``trio.Path`` (a thread) refuses it.
+    """
+    try:
+        return _mode_arg(mode)
+    except Exception:
+        await refuse()
+        raise
+
+
+async def _path(value: Any, func: str, arg: str = "path") -> tuple[bytes, str | bytes]:
+    """``fileops.path``, refused after Trio's cancel check (see :func:`_mode`)."""
+    try:
+        return fileops.path(value, func, arg)
+    except Exception:
+        await refuse()
+        raise
 
 
 def _means_missing(exc: OSError) -> bool:
@@ -87,8 +105,12 @@ class Path(trio.Path, pathlib.PurePosixPath):
         newline: str | None = None,
     ) -> AsyncBinaryFile | AsyncTextFile:
         """Open the file, as :func:`trio_uring.open_file` (``pathlib.Path.open``'s arguments)."""
-        if "b" not in mode:
-            encoding = text_encoding(encoding)
+        try:
+            if "b" not in mode:
+                encoding = text_encoding(encoding)
+        except Exception:
+            await refuse()
+            raise
         return await open_file(self, mode, buffering, encoding, errors, newline)
 
     async def read_bytes(self) -> bytes:
@@ -104,7 +126,11 @@ class Path(trio.Path, pathlib.PurePosixPath):
 
     async def write_bytes(self, data: ReadableBuffer) -> int:
         """Replace the file's contents with ``data``; return its length."""
-        view = memoryview(data)  # TypeError before the file is touched, as pathlib
+        try:
+            view = memoryview(data)  # TypeError before the file is touched, as pathlib
+        except Exception:
+            await refuse()
+            raise
         try:
             async with await open_file(self, "wb") as f:
                 return await f.write(view)
@@ -120,6 +146,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
     ) -> int:
         """Replace the file's contents with ``data``, encoded; return its length."""
         if not isinstance(data, str):
+            await refuse()
             raise TypeError(f"data must be str, not {type(data).__name__}")
         encoding = text_encoding(encoding)
         async with await open_file(
@@ -132,7 +159,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
         if not _native("STATX"):
             return await super().stat(follow_symlinks=follow_symlinks)
         mgr = _manager()
-        raw, filename = fileops.path(self, "statx")
+        raw, filename = await _path(self, "statx")
         flags = 0 if follow_symlinks else fileops.AT_SYMLINK_NOFOLLOW
         return await fileops.statx(mgr, fileops.AT_FDCWD, raw, filename, flags)
 
@@ -148,7 +175,10 @@ class Path(trio.Path, pathlib.PurePosixPath):
                 raise
             return None
         except ValueError:
-            return None  # not encodable, or a NUL byte: pathlib says False
+            # Not encodable, or a NUL byte: pathlib says False (after the
+            # thread trio.Path runs it in: a schedule point).
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return None
 
     async def exists(self) -> bool:
         """Whether the path exists (following symlinks), as ``pathlib``."""
@@ -169,7 +199,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
         if not _native("UNLINKAT"):
             return await super().unlink(missing_ok)
         mgr = _manager()
-        raw, filename = fileops.path(self, "unlinkat")
+        raw, filename = await _path(self, "unlinkat")
         try:
             await fileops.unlinkat(mgr, fileops.AT_FDCWD, raw, filename, rmdir=False)
         except FileNotFoundError:
@@ -182,7 +212,7 @@ class Path(trio.Path, pathlib.PurePosixPath):
         if not _native("UNLINKAT"):
             return await super().rmdir()
         mgr = _manager()
-        raw, filename = fileops.path(self, "unlinkat")
+        raw, filename = await _path(self, "unlinkat")
         return await fileops.unlinkat(mgr, fileops.AT_FDCWD, raw, filename, rmdir=True)
 
     async def rename(self, target: StrPath) -> Path:
@@ -191,8 +221,8 @@ class Path(trio.Path, pathlib.PurePosixPath):
             await super().rename(target)
             return self.__class__(target)
         mgr = _manager()
-        raw_src, name_src = fileops.path(self, "renameat", "src")
-        raw_dst, name_dst = fileops.path(target, "renameat", "dst")
+        raw_src, name_src = await _path(self, "renameat", "src")
+        raw_dst, name_dst = await _path(target, "renameat", "dst")
         at = fileops.AT_FDCWD
         await fileops.renameat(mgr, (at, raw_src, name_src), (at, raw_dst, name_dst), 0)
         return self.__class__(target)
@@ -206,9 +236,10 @@ class Path(trio.Path, pathlib.PurePosixPath):
         if not _native("MKDIRAT"):
             return await super().mkdir(mode, parents, exist_ok)
         mgr = _manager()
-        raw, filename = fileops.path(self, "mkdirat")
+        raw, filename = await _path(self, "mkdirat")
+        perm = await _mode(mode)
         try:
-            await fileops.mkdirat(mgr, fileops.AT_FDCWD, raw, filename, _mode(mode))
+            await fileops.mkdirat(mgr, fileops.AT_FDCWD, raw, filename, perm)
         except FileNotFoundError:
             if not parents or self.parent == self:
                 raise
@@ -225,10 +256,16 @@ class Path(trio.Path, pathlib.PurePosixPath):
         if not _native("OPENAT"):
             return await super().touch(mode, exist_ok)
         mgr = _manager()
-        raw, filename = fileops.path(self, "openat")
+        raw, filename = await _path(self, "openat")
+        try:
+            perm = _mode_arg(mode)
+        except Exception:
+            # pathlib parses mode only when it must create the file (an
+            # existing one just gets utime): its threaded code decides.
+            return await super().touch(mode, exist_ok)
         flags = os.O_CREAT | os.O_WRONLY | (0 if exist_ok else os.O_EXCL)
         try:
-            fd = await fileops.openat(mgr, fileops.AT_FDCWD, raw, filename, flags, _mode(mode))
+            fd = await fileops.openat(mgr, fileops.AT_FDCWD, raw, filename, flags, perm)
         except OSError:
             if not exist_ok:
                 raise

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .base import AsyncFile, index_arg, size_arg
+from .base import AsyncFile, int_arg, refuse, size_arg, ssize_arg
 from .binary import AsyncBinaryFile
 from .textcodec import pack_cookie, reconstruct, unpack_cookie
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _CHUNK_SIZE = 8192
+_OFF_MAX = 2**63 - 1
 
 
 class AsyncTextFile(AsyncFile[str]):
@@ -189,8 +190,12 @@ class AsyncTextFile(AsyncFile[str]):
 
     async def read(self, size: int | None = -1) -> str:
         """Read up to ``size`` characters; all until EOF if negative or None."""
-        n = size_arg(size)
-        self._check_readable()
+        try:
+            n = size_arg(size)
+            self._check_readable()
+        except Exception:
+            await refuse()
+            raise
         await self._enter()
         try:
             await self._flush_writes()
@@ -234,8 +239,12 @@ class AsyncTextFile(AsyncFile[str]):
 
     async def readline(self, size: int | None = -1) -> str:
         """Read one line with its ending (per ``newline``), at most ``size`` characters."""
-        limit = index_arg(size)  # TextIOWrapper.readline refuses None
-        self._check_readable()
+        try:
+            limit = ssize_arg(size)  # TextIOWrapper.readline refuses None
+            self._check_readable()
+        except Exception:
+            await refuse()
+            raise
         await self._enter()
         try:
             await self._flush_writes()
@@ -286,7 +295,11 @@ class AsyncTextFile(AsyncFile[str]):
 
     async def readlines(self, hint: int | None = -1) -> list[str]:
         """Read lines until EOF (or until they total ``hint`` characters or more)."""
-        limit = -1 if hint is None else index_arg(hint)
+        try:
+            limit = size_arg(hint)
+        except Exception:
+            await refuse()
+            raise
         lines: list[str] = []
         total = 0
         async for line in self:
@@ -300,11 +313,15 @@ class AsyncTextFile(AsyncFile[str]):
 
     async def write(self, data: str) -> int:
         """Write ``data`` (encoded, ``\\n`` translated per ``newline``); return its length."""
-        if not isinstance(data, str):
-            raise TypeError(f"write() argument must be str, not {type(data).__name__}")
-        self._check_open()
-        if self._encoder is None:
-            raise io.UnsupportedOperation("not writable")
+        try:
+            if not isinstance(data, str):
+                raise TypeError(f"write() argument must be str, not {type(data).__name__}")
+            self._check_open()
+            if self._encoder is None:
+                raise io.UnsupportedOperation("not writable")
+        except Exception:
+            await refuse()
+            raise
         length = len(data)
         text = data
         if self._translate_out and self._write_nl != "\n" and "\n" in text:
@@ -338,24 +355,37 @@ class AsyncTextFile(AsyncFile[str]):
 
     async def flush(self) -> None:
         """Write out what the buffers hold."""
-        self._check_open()
+        try:
+            self._check_open()
+        except Exception:
+            await refuse()
+            raise
         self._telling = True  # as TextIOWrapper.flush
         await self.buffer.flush()
 
     async def writelines(self, lines: Iterable[str]) -> None:
         """Write each of ``lines`` (no line endings are added)."""
-        for line in lines:
+        try:
+            items = iter(lines)
+        except Exception:
+            await refuse()
+            raise
+        for line in items:
             await self.write(line)
 
     # -- position ------------------------------------------------------
 
     async def tell(self) -> int:
         """An opaque cookie for :meth:`seek`: ``TextIOWrapper.tell``'s number."""
-        self._check_open()
-        if not self.buffer.seekable():
-            raise io.UnsupportedOperation("underlying stream is not seekable")
-        if not self._telling:
-            raise OSError("telling position disabled by next() call")
+        try:
+            self._check_open()
+            if not self.buffer.seekable():
+                raise io.UnsupportedOperation("underlying stream is not seekable")
+            if not self._telling:
+                raise OSError("telling position disabled by next() call")
+        except Exception:
+            await refuse()
+            raise
         await self.flush()
         position = self.buffer._tell()
         decoder = self._decoder
@@ -375,30 +405,47 @@ class AsyncTextFile(AsyncFile[str]):
             decoder.setstate(saved)
 
     async def seek(self, cookie: int, whence: int = os.SEEK_SET) -> int:
-        """Go to a :meth:`tell` cookie, or to the start/end (``seek(0, 2)``)."""
-        self._check_open()
-        if not self.buffer.seekable():
-            raise io.UnsupportedOperation("underlying stream is not seekable")
-        if whence == os.SEEK_CUR:
-            if cookie != 0:
+        """Go to a :meth:`tell` cookie, or to the start/end (``seek(0, 2)``).
+
+        The arguments are checked as the C ``TextIOWrapper.seek`` checks
+        them: ``whence`` first, then the cookie, which is compared with 0 and
+        then taken as ``int(cookie)`` (so a float cookie is accepted and
+        returned as given, as there).
+        """
+        try:
+            how = int_arg(whence)
+            self._check_open()
+            if not self.buffer.seekable():
+                raise io.UnsupportedOperation("underlying stream is not seekable")
+            if how == os.SEEK_CUR and cookie != 0:
                 raise io.UnsupportedOperation("can't do nonzero cur-relative seeks")
-            # As TextIOWrapper: seek(tell()), which re-syncs the decoder.
-            cookie, whence = await self.tell(), os.SEEK_SET
-        self._telling = True
-        if whence == os.SEEK_END:
-            if cookie != 0:
+            if how == os.SEEK_END and cookie != 0:
                 raise io.UnsupportedOperation("can't do nonzero end-relative seeks")
+            if how not in (os.SEEK_SET, os.SEEK_CUR, os.SEEK_END):
+                raise ValueError(f"invalid whence ({how}, should be 0, 1 or 2)")
+            if how == os.SEEK_SET and cookie < 0:
+                raise ValueError(f"negative seek position {cookie!r}")
+            number = int(cookie) if how == os.SEEK_SET else 0
+        except Exception:
+            await refuse()
+            raise
+        given = cookie
+        if how == os.SEEK_CUR:
+            # As TextIOWrapper: seek(tell()), which re-syncs the decoder.
+            number, how = await self.tell(), os.SEEK_SET
+            given = number
+        self._telling = True
+        if how == os.SEEK_END:
             await self.flush()
             self._forget_decoded()
             position = await self.buffer.seek(0, os.SEEK_END)
             self._reset_encoder(position)
             return position
-        if whence != os.SEEK_SET:
-            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
-        if cookie < 0:
-            raise ValueError(f"negative seek position {cookie}")
+        cookie = number
         await self.flush()
         position, flags, feed, skip, need_eof = unpack_cookie(cookie)
+        if position > _OFF_MAX:
+            position -= 2**64  # the cookie's off_t is signed (lseek says EINVAL)
         await self.buffer.seek(position)
         self._chars, self._used = "", 0
         self._chunks = []
@@ -416,7 +463,7 @@ class AsyncTextFile(AsyncFile[str]):
                 raise OSError("can't restore logical file position")
             self._used = skip
         self._reset_encoder(cookie)
-        return cookie
+        return given
 
     def _reset_encoder(self, position: int) -> None:
         # A BOM is written only at the very start of the file.

@@ -50,6 +50,7 @@ _QUEUE_FLAGS: Final = _stdlib_socket.MSG_PEEK | _stdlib_socket.MSG_DONTWAIT
 _PEEK: Final = _stdlib_socket.MSG_PEEK
 _PROBE: Final = _stdlib_socket.MSG_PEEK | _stdlib_socket.MSG_DONTWAIT
 _STREAM: Final = _stdlib_socket.SOCK_STREAM
+_SSIZE_MAX: Final = 2**63 - 1  # a larger recv size is the stdlib's OverflowError
 
 
 class Receiving(SocketBase):
@@ -61,10 +62,10 @@ class Receiving(SocketBase):
         if ahead is None and self._ahead_unchecked:
             ahead = self._begin_ahead()
         if ahead is not None:
-            if not flags and not ahead.retired:
+            if type(flags) is int and not flags and not ahead.retired:
                 # The hot path, written out (no closures, no extra frame).
                 await checkpoint_if_cancelled()
-                if type(buflen) is not int or buflen <= 0:
+                if type(buflen) is not int or not 0 < buflen <= _SSIZE_MAX:
                     buflen = await self._checked_buflen(buflen)
                     if not buflen:
                         return b""
@@ -229,6 +230,12 @@ class Receiving(SocketBase):
         are for the kernel alone, such as ``MSG_OOB``): the call goes on.
         """
         await checkpoint_if_cancelled()
+        if type(flags) is not int:
+            try:
+                operator.index(flags)  # the stdlib's TypeError, before anything stops
+            except TypeError:
+                await cancel_shielded_checkpoint()
+                raise
         ahead = await self._queued_first()
         if ahead is None or flags & ~_QUEUE_FLAGS:
             return NOT_SERVED

@@ -88,7 +88,7 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
         raise ValueError("max_bytes must be >= 1")
     try:
         ahead = sock._ahead
-        if ahead is not None and not ahead.retired and type(max_bytes) is int:
+        if ahead is not None and not ahead.retired and type(max_bytes) is int and max_bytes < 2**63:
             # NativeSocket.recv's receive-ahead path, inlined: one
             # coroutine frame less for every resume of a stream's receive.
             await checkpoint_if_cancelled()

@@ -57,12 +57,14 @@ async def read(fd: FileDescriptor, size: int, offset: int = -1) -> bytes:
     does fail raises ``BlockingIOError``, as ``os.read`` would).
 
     :raises ValueError: ``size`` is negative.
-    :raises OSError: what ``os.read``/``os.pread`` raise (``EBADF``,
-        ``EISDIR``, ``ESPIPE`` for an offset on a pipe, ``EINVAL`` for an
-        offset below -1...).
+    :raises OSError: what ``os.read``/``os.pread`` raise (``EBADF``, also
+        for a negative fd; ``EISDIR``; ``EINVAL`` for an offset below -1...).
+        One difference: on a pipe or socket the kernel ignores an offset
+        >= 0 and reads at the position, where ``os.pread`` fails ``ESPIPE``
+        (``docs/conformance.md``).
     """
     mgr = require("read", _READ)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     count = _args.size(size, "negative value for 'size' not allowed")
     return await fileops.read(mgr, fdn, count, _offset(offset))
 
@@ -78,7 +80,7 @@ async def readinto(fd: FileDescriptor, buffer: WriteableBuffer, offset: int = -1
     :raises OSError: as :func:`read`.
     """
     mgr = require("readinto", _READ)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     target = _args.target(buffer, "readinto", "buffer")
     return await fileops.readinto(mgr, fdn, target, _offset(offset))
 
@@ -95,7 +97,7 @@ async def write(fd: FileDescriptor, data: ReadableBuffer, offset: int = -1) -> i
         ``EPIPE`` → ``BrokenPipeError``, ``ENOSPC``...).
     """
     mgr = require("write", _WRITE)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     source = _args.source(data)
     return await fileops.write(mgr, fdn, source, _offset(offset))
 
@@ -112,7 +114,7 @@ async def readv(fd: FileDescriptor, buffers: Iterable[WriteableBuffer], offset: 
     :raises OSError: as :func:`read`; ``EINVAL`` for more than 1024 buffers.
     """
     manager = require("readv", _READV)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     iov = _args.target_iovecs(buffers, "readv")
     off = _args.file_offset(offset)
     res = await call(manager, _READV, fdn, iov.pins(), addr=iov.addr, length=iov.count, off=off)
@@ -132,7 +134,7 @@ async def writev(fd: FileDescriptor, buffers: Iterable[ReadableBuffer], offset: 
     :raises OSError: as :func:`write`; ``EINVAL`` for more than 1024 buffers.
     """
     manager = require("writev", _WRITEV)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     iov = _args.source_iovecs(buffers, "writev")
     off = _args.file_offset(offset)
     res = await call(manager, _WRITEV, fdn, iov.pins(), addr=iov.addr, length=iov.count, off=off)
@@ -153,7 +155,7 @@ async def close(fd: FileDescriptor) -> None:
     :raises OSError: ``EBADF`` if ``fd`` is not open.
     """
     mgr = require("close", _CLOSE)
-    await fileops.close(mgr, _args.fileno(fd))
+    await fileops.close(mgr, _args.os_fd(fd))
 
 
 async def openat(
@@ -174,7 +176,7 @@ async def openat(
     mgr = require("openat", _OPENAT)
     raw, filename = _args.path(path, "openat")
     open_flags = _args.c_int(flags)
-    perm = _args.u32(mode, "mode")
+    perm = _args.mode(mode)
     return await fileops.openat(mgr, _args.dir_fd(dir_fd), raw, filename, open_flags, perm)
 
 
@@ -244,7 +246,7 @@ async def fallocate(fd: FileDescriptor, mode: int, offset: int, length: int) -> 
         lacks, ``ENOSPC``, ``EBADF``...
     """
     manager = require("fallocate", _FALLOCATE)
-    fdn = _args.fileno(fd)
+    fdn = _args.os_fd(fd)
     flags = _args.c_int(mode)
     off = _args.file_offset(offset)
     if off == _args.U64:  # -1 means nothing special here: it is just negative
@@ -308,7 +310,7 @@ async def mkdirat(path: Path, mode: int = 0o777, *, dir_fd: FileDescriptor | Non
     """
     mgr = require("mkdirat", _MKDIRAT)
     raw, filename = _args.path(path, "mkdirat")
-    perm = _args.u32(mode, "mode")
+    perm = _args.mode(mode)
     await fileops.mkdirat(mgr, _args.dir_fd(dir_fd), raw, filename, perm)
 
 
@@ -332,8 +334,8 @@ async def splice(
         a pipe, ``ESPIPE`` for an offset on a pipe...).
     """
     manager = require("splice", _SPLICE)
-    fdn_in = _args.fileno(fd_in)
-    fdn_out = _args.fileno(fd_out)
+    fdn_in = _args.os_fd(fd_in)
+    fdn_out = _args.os_fd(fd_out)
     o_in = _args.optional_offset(off_in)
     o_out = _args.optional_offset(off_out)
     count = _args.size(nbytes, "negative value for 'nbytes' not allowed")
