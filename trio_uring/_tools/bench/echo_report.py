@@ -174,3 +174,41 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             detail = ", ".join(f"{k} {v:.2f}" for k, v in r["syscalls_top_per_rt"].items())
             lines.append(f"  {r['size']}B x {r['connections']}c {r['backend']}: {detail}")
     return "\n".join(lines)
+
+
+def format_summary(results: Sequence[dict[str, Any]]) -> str:
+    """A compact table of every backend's figures, for ``trio-uring bench``.
+
+    One line per (case, backend): round trips/s, the paired ratio to stock
+    Trio, server CPU per round trip, and where they were measured system
+    calls per round trip (``--strace``) and SQEs per ``io_uring_enter``.
+    A backend that is not installed gets a line saying so.
+    """
+    width = max([7, *(len(r["backend"]) for r in results)])
+    header = (
+        f"{'echo case':<16} {'backend':<{width}} {'round trips/s':>13} {'vs stock':>8} "
+        f"{'cpu us/rt':>9} {'syscalls/rt':>11} {'SQEs/enter':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        case = f"{r['size']} B x {r['connections']}c"
+        if not r["ok"]:
+            why = r["error"] if r.get("skipped") else "FAILED"
+            lines.append(f"{case:<16} {r['backend']:<{width}} {why}")
+            continue
+        ratio = "1.00x" if r["backend"] == "stock" else fmt_ratio(r.get("rps_ratio_vs_stock"))
+        lines.append(
+            f"{case:<16} {r['backend']:<{width}} {fmt(r.get('rps'), ',.0f'):>13} {ratio:>8} "
+            f"{fmt(r.get('cpu_us_per_rt'), '.1f'):>9} {fmt(r.get('syscalls_per_rt'), '.2f'):>11} "
+            f"{fmt(r.get('sqes_per_enter'), '.2f'):>10}"
+        )
+    repeats = sorted({r["repeat"] for r in results})
+    lines.append(
+        f"medians of {'/'.join(map(str, repeats))} interleaved rounds; vs stock: the median "
+        "of each round's ratio to stock Trio's run in the same round"
+    )
+    lines.append(
+        "syscalls/rt: with --strace; SQEs/enter: SQEs per io_uring_enter over the server's "
+        "run (backends on trio_uring)"
+    )
+    return "\n".join(lines)
