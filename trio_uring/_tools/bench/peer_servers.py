@@ -42,6 +42,8 @@ PEER_BACKENDS = ("asyncio-protocol", "asyncio-streams", "uvloop")
 # The uvloop that requirements-dev.txt pins (for the hint in the message).
 UVLOOP_PIN = "uvloop==0.23.0"
 EXIT_NOT_INSTALLED = 3
+# How long the streams server waits for its connection handlers at shutdown.
+SHUTDOWN_TIMEOUT = 5.0
 
 
 def missing_module(backend: str) -> str | None:
@@ -80,17 +82,31 @@ class EchoProtocol(asyncio.Protocol):
             self._open.discard(self._transport)
 
 
-async def _stream_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(RECEIVE_SIZE):
-            writer.write(data)
-            await writer.drain()
-    except ConnectionError:
-        # Reset or broken pipe when the load generator closes its sockets
-        # at the end of its measurement window: not a server failure.
-        pass
-    finally:
-        writer.close()
+class StreamEcho:
+    """``asyncio.start_server``'s connection callback, keeping track of live connections."""
+
+    def __init__(self) -> None:
+        self.handlers: set[asyncio.Task[Any]] = set()
+        self.transports: set[asyncio.Transport] = set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        transport = cast(asyncio.Transport, writer.transport)
+        self.handlers.add(task)
+        self.transports.add(transport)
+        try:
+            while data := await reader.read(RECEIVE_SIZE):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            # Reset or broken pipe when the load generator closes its sockets
+            # at the end of its measurement window: not a server failure.
+            pass
+        finally:
+            self.transports.discard(transport)
+            self.handlers.discard(task)
+            writer.close()
 
 
 async def serve(backend: str, port: int, ready_file: str | None) -> None:
@@ -102,18 +118,23 @@ async def serve(backend: str, port: int, ready_file: str | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     open_transports: set[asyncio.Transport] = set()
+    streams = StreamEcho()
     if backend == "asyncio-streams":
-        server = await asyncio.start_server(_stream_echo, HOST, port)
+        server = await asyncio.start_server(streams, HOST, port)
     else:
         server = await loop.create_server(lambda: EchoProtocol(open_transports), HOST, port)
     bound_port = server.sockets[0].getsockname()[1]
     report_ready(bound_port, ready_file)
     await stop.wait()
     server.close()
-    for transport in list(open_transports):
+    # Close what is still connected ourselves. Leaving the streams handlers
+    # to the runner's cancellation at exit makes Python 3.11's
+    # start_server log a CancelledError traceback for each of them; an
+    # aborted transport instead ends the handler's read with EOF.
+    for transport in [*open_transports, *streams.transports]:
         transport.abort()
-    # The streams server's handler tasks are cancelled by the runner on the
-    # way out, and close their writers in ``finally``.
+    if streams.handlers:
+        await asyncio.wait(streams.handlers, timeout=SHUTDOWN_TIMEOUT)
 
 
 def _runner(backend: str) -> Callable[[Coroutine[Any, Any, None]], None]:
