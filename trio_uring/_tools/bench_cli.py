@@ -1,12 +1,16 @@
 """``python -m trio_uring bench``: every benchmark, stock Trio beside trio_uring.
 
 Runs the benchmark engines of ``trio_uring._tools.bench`` at one of three
-scales: the built-in default (about a minute on a 2-core machine),
+scales: the built-in default (a little over a minute on a 2-core machine),
 ``--quick`` (about 30 seconds) or ``--full`` (every case, several minutes:
 ``make bench``). It shows a progress bar on stderr
 while it works, and prints one table: each workload's figure on both
 backends and their ratio, oriented so that > 1 always means trio_uring is
-better. ``--json`` prints the same as one JSON object, with every run.
+better. A second table lists every backend of the echo benchmark, peers
+included (asyncio's Protocol echo and uvloop from the default scale on,
+asyncio's streams at ``--full``), with its ratio to stock Trio; ``--strace``
+adds system calls per round trip to it. ``--json`` prints the same as one
+JSON object, with every run.
 
 Exit status: 0 when every benchmark ran, 1 when one failed, 2 on a usage
 error, 3 when io_uring is unavailable here.
@@ -247,7 +251,8 @@ def add_bench_command(commands: Any) -> None:
             "Run the benchmarks (TCP echo with a C load generator, mass cancellation, "
             "bulk streaming, file reads) on stock Trio and on trio_uring in one run, "
             "interleaved, and "
-            "print a table of figures and ratios."
+            "print a table of figures and ratios; the echo benchmark also runs asyncio "
+            "and uvloop servers beside Trio's, in the same rounds."
         ),
         epilog=(
             "exit status: 0 if every benchmark ran, 1 if one failed, 2 on a usage error, "
