@@ -96,8 +96,8 @@ def _throughput_run(
     result["started_at"] = started_at
     stats = server.io_statistics()
     if stats is not None and stats.get("enter_calls"):
-        # Over the server's whole run (start-up and warmup included: a few
-        # dozen SQEs against hundreds of thousands under load).
+        # Over the server's whole run: start-up and warmup are included,
+        # a few dozen SQEs against thousands under load.
         result["sqes_submitted"] = stats["sqes_submitted"]
         result["enter_calls"] = stats["enter_calls"]
         result["sqes_per_enter"] = stats["sqes_submitted"] / stats["enter_calls"]
