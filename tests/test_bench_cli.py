@@ -92,3 +92,26 @@ def test_quick_and_full_exclude_each_other() -> None:
     out = bench("--quick", "--full", "--only", "cancel")
     assert out.returncode == 2
     assert "exclude each other" in out.stderr
+
+
+@pytest.mark.timeout(300)
+def test_quick_echo_table_lists_every_backend() -> None:
+    out = bench("--quick", "--only", "echo")
+    assert out.returncode == 0, out.stderr
+    assert "echo ratios are medians of per-round ratios" in out.stdout
+    # After the stock/trio_uring table, one line per echo backend.
+    lines = out.stdout.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("echo case"))
+    assert "vs stock" in lines[head]
+    assert "SQEs/enter" in lines[head]
+    rows = {ln.split()[4]: ln.split()[5:] for ln in lines[head + 2 : head + 5]}
+    assert list(rows) == ["stock", "uring-poll", "uring"]
+    assert rows["stock"][1] == "1.00x"
+    for backend in ("uring-poll", "uring"):
+        rps, ratio, cpu, syscalls, sqes = rows[backend]
+        assert float(rps.replace(",", "")) > 0
+        assert ratio.endswith("x")
+        assert float(cpu) > 0
+        assert syscalls == "-"  # no --strace
+        assert float(sqes) > 0  # the server's ring counters reached the table
+    assert rows["stock"][4] == "-"

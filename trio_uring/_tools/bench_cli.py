@@ -1,12 +1,16 @@
 """``python -m trio_uring bench``: every benchmark, stock Trio beside trio_uring.
 
 Runs the benchmark engines of ``trio_uring._tools.bench`` at one of three
-scales: the built-in default (about a minute on a 2-core machine),
+scales: the built-in default (a little over a minute on a 2-core machine),
 ``--quick`` (about 30 seconds) or ``--full`` (every case, several minutes:
 ``make bench``). It shows a progress bar on stderr
 while it works, and prints one table: each workload's figure on both
 backends and their ratio, oriented so that > 1 always means trio_uring is
-better. ``--json`` prints the same as one JSON object, with every run.
+better. A second table lists every backend of the echo benchmark, peers
+included (asyncio's Protocol echo and uvloop from the default scale on,
+asyncio's streams at ``--full``), with its ratio to stock Trio; ``--strace``
+adds system calls per round trip to it. ``--json`` prints the same as one
+JSON object, with every run.
 
 Exit status: 0 when every benchmark ran, 1 when one failed, 2 on a usage
 error, 3 when io_uring is unavailable here.
@@ -18,6 +22,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -46,24 +51,44 @@ class Row:
     stock: float
     uring: float
     higher_is_better: bool
+    paired: float | None = None
+    """The advantage measured round by round, where the benchmark pairs its runs:
+    the median of each round's ratio (the echo rows). None: the ratio of the
+    two figures is the advantage."""
 
     @property
     def advantage(self) -> float:
         """How many times better trio_uring is (> 1: better, < 1: worse)."""
+        if self.paired is not None:
+            return self.paired
         if self.higher_is_better:
             return self.uring / self.stock if self.stock else float("nan")
         return self.stock / self.uring if self.uring else float("nan")
 
 
-def _echo(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
+# The echo section's backends at each scale: Trio's own (stock, and our
+# manager with Trio's sockets and with native ones), then the peers beside
+# them in the same interleaved rounds: asyncio's Protocol echo and the same
+# on uvloop from the default scale on, asyncio's streams at full.
+ECHO_BACKENDS = {
+    QUICK: ("stock", "uring-poll", "uring"),
+    DEFAULT: ("stock", "uring-poll", "uring", "asyncio-protocol", "uvloop"),
+    FULL: ("stock", "uring-poll", "uring", "asyncio-protocol", "asyncio-streams", "uvloop"),
+}
+
+
+def _echo(
+    scale: str, step: Callable[[str], None], *, strace: bool = False
+) -> tuple[list[Row], Any]:
     from .bench.echo import run_echo_bench
 
     cases = ([64, 4096], [50, 1000]) if scale == FULL else ([64], [50])
     duration, warmup, repeat = {QUICK: (2.0, 0.5, 2), DEFAULT: (3.0, 0.5, 3),
                                 FULL: (5.0, 1.0, 3)}[scale]  # fmt: skip
-    results = run_echo_bench(cases[0], cases[1], duration, warmup,
-                             ["stock", "uring-poll", "uring"], step, repeat=repeat)  # fmt: skip
-    failed = [r for r in results if not r["ok"]]
+    results = run_echo_bench(cases[0], cases[1], duration, warmup, ECHO_BACKENDS[scale], step,
+                             repeat=repeat, strace=strace)  # fmt: skip
+    # A peer that is not installed (uvloop) is reported in the echo table, not a failure.
+    failed = [r for r in results if not r["ok"] and not r.get("skipped")]
     if failed:
         raise RuntimeError(f"echo benchmark failed: {failed[0]['error']}")
     rows = []
@@ -75,9 +100,11 @@ def _echo(scale: str, step: Callable[[str], None]) -> tuple[list[Row], Any]:
         for backend, label in (("uring-poll", "poll path"), ("uring", "native sockets")):
             name = f"echo {size} B x {nconn}c, {label}"
             ours = trio_[backend]
-            rows.append(Row(name, "round trips/s", stock["rps"], ours["rps"], True))
+            rows.append(Row(name, "round trips/s", stock["rps"], ours["rps"], True,
+                            ours.get("rps_ratio_vs_stock")))  # fmt: skip
             rows.append(Row(name, "server CPU us/round trip", stock["cpu_us_per_rt"],
-                            ours["cpu_us_per_rt"], False))  # fmt: skip
+                            ours["cpu_us_per_rt"], False,
+                            ours.get("cpu_ratio_vs_stock")))  # fmt: skip
     return rows, results
 
 
@@ -152,6 +179,11 @@ def format_table(rows: list[Row]) -> str:
             f"{r.bench:34} {r.metric:26} {r.stock:>12,.2f} {r.uring:>12,.2f} {verdict:>10}"
         )
     lines.append("ratios are oriented so that > 1.00x means trio_uring does better")
+    if any(r.paired is not None for r in rows):
+        lines.append(
+            "echo ratios are medians of per-round ratios (each round runs every backend "
+            "back to back), not the ratio of the two medians shown"
+        )
     return "\n".join(lines)
 
 
@@ -180,8 +212,11 @@ def bench_command(args: argparse.Namespace) -> int:
         def step(text: str, done: int = done) -> None:
             bar.update(done, text)
 
+        run = BENCHES[name]
+        if name == "echo" and args.strace:
+            run = partial(_echo, strace=True)
         try:
-            new_rows, details[name] = BENCHES[name](scale, step)
+            new_rows, details[name] = run(scale, step)
         except Exception as exc:  # one failed benchmark must not hide the others
             bar.update(done, f"{name} FAILED")
             print(f"\ntrio_uring bench: {name} failed: {exc}", file=sys.stderr)
@@ -197,6 +232,13 @@ def bench_command(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, default=str))
     else:
         print(format_table(rows))
+        echo = details.get("echo")
+        if isinstance(echo, list) and echo:
+            # Every backend of the echo section, the peers included.
+            from .bench.echo_report import format_summary as format_echo_summary
+
+            print()
+            print(format_echo_summary(echo))
     return status
 
 
@@ -209,7 +251,8 @@ def add_bench_command(commands: Any) -> None:
             "Run the benchmarks (TCP echo with a C load generator, mass cancellation, "
             "bulk streaming, file reads) on stock Trio and on trio_uring in one run, "
             "interleaved, and "
-            "print a table of figures and ratios."
+            "print a table of figures and ratios; the echo benchmark also runs asyncio "
+            "and uvloop servers beside Trio's, in the same rounds."
         ),
         epilog=(
             "exit status: 0 if every benchmark ran, 1 if one failed, 2 on a usage error, "
@@ -219,6 +262,11 @@ def add_bench_command(commands: Any) -> None:
     parser.add_argument("--quick", action="store_true", help="about 30 seconds in all")
     parser.add_argument(
         "--full", action="store_true", help="every case at full size: several minutes"
+    )
+    parser.add_argument(
+        "--strace",
+        action="store_true",
+        help="echo: also count each server's system calls per round trip (one short strace pass)",
     )
     parser.add_argument("--only", default=None, help=f"subset of {','.join(BENCHES)}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

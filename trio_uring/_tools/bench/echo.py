@@ -1,29 +1,35 @@
-"""TCP echo benchmark: stock Trio vs trio_uring, in one run.
+"""TCP echo benchmark: stock Trio vs trio_uring, and peers, in one run.
 
 For every (payload size, connection count) case and every backend, this
-starts ``echo_server.py`` in a subprocess, drives it with the C load
-generator ``echo_client.c`` (built with the package), and
+starts the backend's echo server in a subprocess (``echo_server.py`` for
+Trio's backends, ``peer_servers.py`` for asyncio and uvloop), drives it with
+the C load generator ``echo_client.c`` (built with the package), and
 reports round trips per second, latency percentiles, and the server's CPU
-time per round trip. With ``--strace`` it additionally runs each server
-under ``strace -f -c`` in a separate, shorter pass to count system calls
-per round trip.
+time per round trip; for the backends on trio_uring also SQEs per
+``io_uring_enter`` (over the server's whole run). With ``--strace`` it
+additionally runs each server under ``strace -f -c`` in a separate, shorter
+pass to count system calls per round trip. A peer whose module is not
+installed (uvloop) is reported as not installed and not run.
 
 Single runs on a small machine are noisy (identical runs can differ by more
 than 1.5x in round trips per second), so each case is run ``--repeat``
 times per backend, interleaving the backends and alternating their order
-every round, and the table reports medians, the rps range and the ratios of
-the medians. ``--json`` also includes every individual run. On a machine
+every round, and the table reports medians, the rps range and the ratios
+to stock Trio: each round's ratio to the stock run of the same round, then
+the median of those. ``--json`` also includes every individual run. On a machine
 with two or more CPUs the server and the load generator are each bound to
 one CPU (``TRIO_URING_BENCH_PIN=0`` turns that off).
 
 Usage::
 
     python benchmarks/bench_echo.py [--sizes 64,4096] [--connections 50,1000]
-        [--duration 5] [--warmup 1] [--repeat 3] [--backends stock,uring-poll,uring]
+        [--duration 5] [--warmup 1] [--repeat 3]
+        [--backends stock,uring-poll,uring,asyncio-protocol,uvloop]
         [--strace] [--json]
 
 The process exits non-zero if any run failed: a child exited badly, the
-client reported connection errors, or echoed data failed verification.
+client reported connection errors, or echoed data failed verification. A
+backend that is not installed is not a failure.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .echo_processes import (
-    BACKENDS,
+    ECHO_BACKENDS,
     STRACE_MAX_DURATION,
     STRACE_WARMUP,
     BenchError,
@@ -49,6 +55,7 @@ from .echo_processes import (
     parse_strace_summary,
     process_cpu_seconds,
     run_client,
+    unavailable,
 )
 from .echo_report import add_ratios, fmt, format_table, summarize
 
@@ -87,6 +94,13 @@ def _throughput_run(
             f"{backend} server exited with status {exit_code}:\n{server.stderr_text()}"
         )
     result["started_at"] = started_at
+    stats = server.io_statistics()
+    if stats is not None and stats.get("enter_calls"):
+        # Over the server's whole run: start-up and warmup are included,
+        # a few dozen SQEs against thousands under load.
+        result["sqes_submitted"] = stats["sqes_submitted"]
+        result["enter_calls"] = stats["enter_calls"]
+        result["sqes_per_enter"] = stats["sqes_submitted"] / stats["enter_calls"]
     if "measure_start" in cpu and "measure_end" in cpu:
         # CPU over the measurement window only, so interpreter start-up,
         # connection setup and warmup are not charged to the round trips.
@@ -182,16 +196,25 @@ def run_echo_bench(
     client's figures (``rps``, ``round_trips``, ``seconds``, ``p50_us``,
     ``p99_us``, ``errors``) plus ``started_at`` (Unix time), ``server_cpu_s``,
     ``client_cpu_s``, ``cpu_us_per_rt`` and ``other_cpu_cores`` (CPU used by
-    everything else on the machine during the window, to spot disturbed runs).
+    everything else on the machine during the window, to spot disturbed runs);
+    runs on trio_uring also have ``sqes_submitted``, ``enter_calls`` and
+    ``sqes_per_enter``, the I/O manager's counters over the server's life.
 
     The dict itself summarises the successful runs: ``rps``, ``p50_us``,
-    ``p99_us`` and ``cpu_us_per_rt`` are medians over runs, ``rps_min`` and
-    ``rps_max`` the range, ``runs_ok`` how many runs succeeded. With
-    ``strace=True`` it also has ``syscalls_per_rt`` from one separate,
-    shorter run under strace. Non-stock backends get ``rps_ratio_vs_stock``
-    (median rps over stock's median rps) and ``cpu_ratio_vs_stock`` (stock's
-    median CPU per round trip over this backend's, so > 1 means cheaper than
-    stock) when stock ran too.
+    ``p99_us``, ``cpu_us_per_rt`` and ``sqes_per_enter`` are medians over
+    runs, ``rps_min`` and ``rps_max`` the range, ``runs_ok`` how many runs
+    succeeded. With ``strace=True`` it also has ``syscalls_per_rt`` from one
+    separate, shorter run under strace. Non-stock backends get, when stock
+    ran too, ``rps_ratio_vs_stock`` (the median over rounds of this
+    backend's rps over stock's rps in the same round: the machine's drift
+    hits both runs of a pair alike), ``cpu_ratio_vs_stock`` (the same, of
+    stock's CPU per round trip over this backend's, so > 1 means cheaper
+    than stock), ``rps_ratios_per_round`` (the paired ratios) and
+    ``rps_ratio_of_medians``.
+
+    A backend that cannot run here (uvloop not installed) is not run: its
+    dict has ``ok=False``, ``skipped=True`` and ``error`` saying why, and
+    no runs. Callers that count failures leave those out.
 
     A failed run does not stop the others (so one broken backend still lets
     the rest be measured), but it marks its (case, backend) dict ``ok=False``
@@ -203,16 +226,43 @@ def run_echo_bench(
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     cb = progress_callback
     client = build_client(cb)
+    missing = {b: why for b in backends if (why := unavailable(b)) is not None}
+    runnable = [b for b in backends if b not in missing]
+    for backend, why in missing.items():
+        if cb is not None:
+            cb(f"backend={backend}: {why}")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_echo.") as tmp:
         for size in sizes:
             for nconn in connections:
-                case = _run_case(
-                    client, backends, size, nconn, duration, warmup, repeat, strace, Path(tmp), cb
+                measured = _run_case(
+                    client, runnable, size, nconn, duration, warmup, repeat, strace, Path(tmp), cb
                 )
-                add_ratios(case)
-                results.extend(case)
+                add_ratios(measured)
+                by_backend = {entry["backend"]: entry for entry in measured}
+                for backend in backends:
+                    if backend in missing:
+                        by_backend[backend] = _skipped(
+                            size, nconn, backend, repeat, missing[backend]
+                        )
+                results.extend(by_backend[backend] for backend in backends)
     return results
+
+
+def _skipped(size: int, nconn: int, backend: str, repeat: int, why: str) -> dict[str, Any]:
+    """The result of a backend that cannot run here."""
+    return {
+        "size": size,
+        "connections": nconn,
+        "backend": backend,
+        "ok": False,
+        "skipped": True,
+        "error": why,
+        "repeat": repeat,
+        "runs_ok": 0,
+        "errors": 0,
+        "runs": [],
+    }
 
 
 def _run_case(
@@ -343,17 +393,19 @@ def _int_list(text: str) -> list[int]:
 
 def _backend_list(text: str) -> list[str]:
     values = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [v for v in values if v not in BACKENDS]
+    bad = [v for v in values if v not in ECHO_BACKENDS]
     if not values or bad:
         raise argparse.ArgumentTypeError(
-            f"backends must be among {','.join(BACKENDS)}, got: {text}"
+            f"backends must be among {','.join(ECHO_BACKENDS)}, got: {text}"
         )
     return values
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; return the process exit status."""
-    parser = argparse.ArgumentParser(description="TCP echo benchmark: stock Trio vs trio_uring.")
+    parser = argparse.ArgumentParser(
+        description="TCP echo benchmark: stock Trio vs trio_uring, and peers."
+    )
     parser.add_argument("--sizes", type=_int_list, default=[64, 4096], help="payload bytes")
     parser.add_argument("--connections", type=_int_list, default=[50, 1000])
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
@@ -361,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="interleaved runs per backend and case"
     )
-    parser.add_argument("--backends", type=_backend_list, default=list(BACKENDS))
+    parser.add_argument(
+        "--backends",
+        type=_backend_list,
+        default=list(ECHO_BACKENDS),
+        help=f"comma-separated, among {','.join(ECHO_BACKENDS)} (default: all)",
+    )
     parser.add_argument(
         "--strace", action="store_true", help="also count server syscalls per round trip"
     )
@@ -391,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(format_table(results))
-    failed = [r for r in results if not r["ok"]]
+    failed = [r for r in results if not r["ok"] and not r.get("skipped")]
     for r in failed:
         print(
             f"bench_echo: FAILED {r['size']}B x {r['connections']}c {r['backend']}: {r['error']}",

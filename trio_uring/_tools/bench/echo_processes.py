@@ -1,6 +1,7 @@
-"""The echo benchmark's processes: the C load generator and the Python echo server.
+"""The echo benchmark's processes: the C load generator and the Python echo servers.
 
-Builds (or finds) ``echo_client``, starts the echo server of one backend in
+Builds (or finds) ``echo_client``, starts the echo server of one backend (a
+Trio one from ``echo_server.py``, or a peer from ``peer_servers.py``) in
 a subprocess (under ``strace -f -c`` when asked), drives it with the load
 generator for one run and returns what the client printed, with both
 processes' CPU time around the measurement window. ``echo.py`` decides what
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import worker_cwd
+from .peer_servers import PEER_BACKENDS, missing_module, not_installed_message
 
 CLIENT_SOURCE = Path(__file__).resolve().with_name("echo_client.c")
 # Built at install time, beside this module (setup.py). A tree that was not
@@ -33,11 +35,25 @@ CLIENT_SOURCE = Path(__file__).resolve().with_name("echo_client.c")
 # temporary directory, removed at exit: nothing is written anywhere else.
 CLIENT_BINARY = CLIENT_SOURCE.with_name("echo_client")
 SERVER_MODULE = "trio_uring._tools.bench.echo_server"
+PEER_SERVER_MODULE = "trio_uring._tools.bench.peer_servers"
 
 HOST = "127.0.0.1"
 # stock: Trio on epoll. uring-poll: trio_uring's I/O manager with Trio's own
 # sockets (readiness through POLL_ADD). uring: native socket ops as well.
 BACKENDS = ("stock", "uring-poll", "uring", "uring-batched")
+# Trio's backends run on trio_uring's I/O manager except stock; those report
+# SQEs per io_uring_enter.
+URING_BACKENDS = ("uring-poll", "uring", "uring-batched")
+# Everything the echo benchmark can run: Trio's backends, then the peers
+# (asyncio's two ways of serving and uvloop; see peer_servers.py).
+ECHO_BACKENDS = (*BACKENDS, *PEER_BACKENDS)
+
+
+def unavailable(backend: str) -> str | None:
+    """Why ``backend`` cannot run in this interpreter (e.g. uvloop not installed), or None."""
+    if missing_module(backend) is not None:
+        return not_installed_message(backend)
+    return None
 
 
 def _cpu_plan() -> tuple[int | None, int | None]:
@@ -186,11 +202,13 @@ class EchoServer:
 
     def __init__(self, backend: str, workdir: Path, strace_output: Path | None) -> None:
         self.backend = backend
-        self.ready_file = workdir / f"ready-{backend}-{time.monotonic_ns()}"
+        stamp = time.monotonic_ns()
+        self.ready_file = workdir / f"ready-{backend}-{stamp}"
+        module = PEER_SERVER_MODULE if backend in PEER_BACKENDS else SERVER_MODULE
         cmd = [
             sys.executable,
             "-m",
-            SERVER_MODULE,
+            module,
             "--backend",
             backend,
             "--port",
@@ -198,6 +216,12 @@ class EchoServer:
             "--ready-file",
             str(self.ready_file),
         ]
+        # Trio's servers write their I/O manager's counters at exit (on
+        # trio_uring: SQEs submitted, io_uring_enter calls); the peers have none.
+        self.stats_file: Path | None = None
+        if backend in URING_BACKENDS:
+            self.stats_file = workdir / f"stats-{backend}-{stamp}.json"
+            cmd += ["--stats-file", str(self.stats_file)]
         self.strace = strace_output is not None
         if strace_output is not None:
             strace = shutil.which("strace")
@@ -246,6 +270,21 @@ class EchoServer:
     def cpu_seconds(self) -> float:
         """Return the server's CPU time so far."""
         return process_cpu_seconds(self.pid)
+
+    def io_statistics(self) -> dict[str, Any] | None:
+        """The counters the server wrote at exit (call after ``stop``), or None.
+
+        None for a server that writes none (stock Trio, the peers), or whose
+        file is missing or unreadable: the counters are an extra, not a
+        reason to fail a run whose round trips were measured.
+        """
+        if self.stats_file is None:
+            return None
+        try:
+            stats = json.loads(self.stats_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return stats if isinstance(stats, dict) else None
 
     def stderr_text(self) -> str:
         """Return whatever the server wrote to stderr so far."""

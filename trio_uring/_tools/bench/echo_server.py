@@ -7,16 +7,19 @@ comes from the I/O manager underneath.
 Usage::
 
     python -m trio_uring._tools.bench.echo_server --backend {stock,uring,uring-poll} \
-        --port P [--ready-file PATH]
+        --port P [--ready-file PATH] [--stats-file PATH]
 
 Once listening, the bound port is written to ``--ready-file`` (or printed as
 ``READY <port>`` on stdout). ``--port 0`` picks a free port. SIGINT and
-SIGTERM stop the server cleanly with exit status 0.
+SIGTERM stop the server cleanly with exit status 0; with ``--stats-file``
+the I/O manager's statistics (on trio_uring: SQEs submitted and
+``io_uring_enter`` calls) are written there as JSON first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -26,6 +29,7 @@ from functools import partial
 import trio
 
 from trio_uring._core.settings import DataPath
+from trio_uring._tools.bench.ready import report_ready
 
 HOST = "127.0.0.1"
 RECEIVE_SIZE = 65536
@@ -46,29 +50,48 @@ async def echo_handler(stream: trio.SocketStream) -> None:
         pass
 
 
-def _report_ready(port: int, ready_file: str | None) -> None:
-    if ready_file is None:
-        print(f"READY {port}", flush=True)
-        return
-    # Write then rename, so a poller never sees a half-written file.
-    tmp = f"{ready_file}.tmp.{os.getpid()}"
+def write_io_statistics(stats_file: str) -> None:
+    """Write the I/O manager's counters so far into ``stats_file``, as one JSON object.
+
+    On trio_uring that is ``UringStatistics`` (``sqes_submitted``,
+    ``enter_calls``, ...); stock Trio's epoll statistics have none of
+    those, and the object then has only ``backend``. Numeric and string
+    attributes are copied, whatever the manager calls them, so that a
+    counter added later needs no change here.
+    """
+    io_stats = trio.lowlevel.current_statistics().io_statistics
+    out: dict[str, object] = {}
+    for name in dir(io_stats):
+        if name.startswith("_"):
+            continue
+        value = getattr(io_stats, name)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out[name] = value
+    # Write then rename: the driver never reads half a file.
+    tmp = f"{stats_file}.tmp"
     with open(tmp, "w") as f:
-        f.write(f"{port}\n")
-    os.replace(tmp, ready_file)
+        json.dump(out, f)
+    os.replace(tmp, stats_file)
 
 
-async def serve(port: int, ready_file: str | None) -> None:
-    """Serve echo on ``HOST:port`` until SIGINT or SIGTERM arrives."""
+async def serve(port: int, ready_file: str | None, stats_file: str | None = None) -> None:
+    """Serve echo on ``HOST:port`` until SIGINT or SIGTERM arrives.
+
+    With ``stats_file``, the I/O manager's statistics are written there on
+    the way out (still inside the run, after the last connection closed).
+    """
     # Registered before listening so a signal sent right after the ready
     # report is never lost or handled by Python's default KeyboardInterrupt.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, echo_handler, port, host=HOST))
             bound_port = listeners[0].socket.getsockname()[1]
-            _report_ready(bound_port, ready_file)
+            report_ready(bound_port, ready_file)
             async for _ in signals:
                 nursery.cancel_scope.cancel()
                 break
+    if stats_file is not None:
+        write_io_statistics(stats_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ready-file", default=None)
+    parser.add_argument(
+        "--stats-file", default=None, help="write the I/O statistics here (JSON) at exit"
+    )
     args = parser.parse_args(argv)
 
-    async_main: Callable[[], Awaitable[None]] = partial(serve, args.port, args.ready_file)
+    async_main: Callable[[], Awaitable[None]] = partial(
+        serve, args.port, args.ready_file, args.stats_file
+    )
     if args.backend == "stock":
         trio.run(async_main)
     else:
