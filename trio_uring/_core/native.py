@@ -279,26 +279,18 @@ class NativeOps(InFlight):
         self._index_by_fd(op)
         return await self.at_checkpoint(op)
 
-    async def send_op(self, fd: int, data: Any, msg_flags: int) -> int:
-        """``IORING_OP_SEND`` of ``data`` (pinned in place); the CQE's ``res`` (negative: -errno).
+    def queue_send(self, fd: int, data: Any, msg_flags: int) -> Op | None:
+        """Queue an ``IORING_OP_SEND`` of ``data`` (pinned in place) for the current task.
 
-        The batched data path's send, one frame deep: the caller has
-        already passed Trio's ``checkpoint_if_cancelled``. The checkpoint
-        is the submission point (``at_checkpoint``). Under a finite
-        deadline (a kernel timer to link) it takes ``perform``'s general
-        path instead.
+        The batched data path's send: returns the record for
+        ``at_checkpoint(op, release=True)``, or None where a finite
+        deadline may apply (a kernel timer to link): ``send_op`` then.
         """
         registry = self._deadlines
         if not self._clock_checked or (
             self._clock_offset is not None and (registry is None or registry._active)
         ):
-            pinned = source(data)
-            try:
-                return await self.perform(
-                    _SEND, fd, pinned.pins(), pinned.addr, pinned.nbytes, 0, msg_flags
-                )
-            finally:
-                pinned.release()
+            return None
         cdata = _ffi.from_buffer(data)  # holds a buffer export until released
         ring = self._ring
         ud = ring._ud_base | next(ring._ud_counter)
@@ -306,12 +298,31 @@ class NativeOps(InFlight):
         op.pins = cdata
         op.index = ring.push_send(fd, cdata, len(cdata), msg_flags, ud)
         self._ops[ud] = op
-        self._index_by_fd(op)
-        res = await self.at_checkpoint(op)
-        _ffi.release(cdata)  # the op's CQE has arrived
-        return res
+        by_fd = self._native_by_fd
+        if fd in by_fd:
+            self._index_by_fd(op)
+        else:
+            by_fd[fd] = op  # _index_by_fd's common case, written out
+        return op
 
-    async def at_checkpoint(self, op: Op) -> int:
+    async def send_op(self, fd: int, data: Any, msg_flags: int) -> int:
+        """``IORING_OP_SEND`` of ``data``; the CQE's ``res`` (negative: -errno).
+
+        ``queue_send`` and ``at_checkpoint`` in one call; under a finite
+        deadline, ``perform``'s general path (with its kernel timer).
+        """
+        op = self.queue_send(fd, data, msg_flags)
+        if op is not None:
+            return await self.at_checkpoint(op, release=True)
+        pinned = source(data)
+        try:
+            return await self.perform(
+                _SEND, fd, pinned.pins(), pinned.addr, pinned.nbytes, 0, msg_flags
+            )
+        finally:
+            pinned.release()
+
+    async def at_checkpoint(self, op: Op, *, release: bool = False) -> int:
         """``op``'s result, just queued for this task: the checkpoint is the submission point.
 
         Every Trio I/O call passes a schedule point anyway. Here that one
@@ -324,6 +335,10 @@ class NativeOps(InFlight):
         callback, no reschedule of ours. Only an op that did not complete
         in that tick parks, cancellably (``wait_op``'s result-wins rules).
 
+        ``release``: the pins are a cffi buffer export (``queue_send``),
+        let go of once the kernel is done with it, so that the caller's
+        ``bytearray`` is free again even while a traceback keeps this frame.
+
         An exception out of the checkpoint itself (nothing Trio raises
         there) leaves the op to the kernel, orphaned: its record keeps the
         pins until the CQE, and the caller must not free them.
@@ -335,10 +350,16 @@ class NativeOps(InFlight):
             self._orphan(op)
             raise
         res = op.result
-        if res is None:
-            op.parked = True
-            res = await park(native_abort(self._ring, op, self._request_cancel))
-        return self._settle_cancelled(op, res) if op.cancel_requested else res
+        try:
+            if res is None:
+                op.parked = True
+                res = await park(native_abort(self._ring, op, self._request_cancel))
+            return self._settle_cancelled(op, res) if op.cancel_requested else res
+        finally:
+            # Here the CQE has arrived, or the SQE was turned into a NOP
+            # before the kernel saw it (native_abort): nothing reads the pins.
+            if release:
+                _ffi.release(op.pins)
 
     async def wait_op(self, op: Op) -> int:
         """Park until ``op``'s CQE arrives; return its ``res`` (negative = -errno).
@@ -364,7 +385,11 @@ class NativeOps(InFlight):
         return res
 
     def _complete_native(self, op: Op, res: int) -> None:
-        self._unindex_by_fd(op)
+        by_fd = self._native_by_fd
+        if by_fd.get(op.fd) is op:
+            del by_fd[op.fd]  # _unindex_by_fd's common case, written out
+        else:
+            self._unindex_by_fd(op)
         if op.neutralized:
             res = -errno.ECANCELED  # the NOP that replaced it: nothing happened
         linked = op.linked

@@ -79,11 +79,12 @@ class Sending(SocketBase):
     async def _send_batched(self, data: Any) -> int:
         """``_send_rest`` on the batched path: one ``MSG_WAITALL`` send op, no system call.
 
-        The SQE is queued and the task parks until its completion: the
-        scheduler's next ``io_uring_enter`` submits it with every other
-        task's, and a loopback send completes inline, so the task resumes
-        with its count a tick later. Cancelled part way, the count is what
-        the kernel sent (result wins).
+        The SQE is queued and the send's schedule point carries it
+        (``at_checkpoint``): the scheduler's next ``io_uring_enter`` submits
+        it with every other task's, a loopback send completes inline there,
+        and the task resumes with its count a tick later, without having
+        been parked on the op. Cancelled part way, the count is what the
+        kernel sent (result wins).
         """
         mgr = self._op_manager()
         if mgr is None:
@@ -92,16 +93,21 @@ class Sending(SocketBase):
             raise trio.BusyResourceError(_BUSY_MESSAGE)
         self._writing = True
         COUNTS["ops"] += 1
+        fd = self._sock.fileno()
         try:
             while True:
-                res = await mgr.send_op(self._sock.fileno(), data, _MSG_WAITALL)
+                op = mgr.queue_send(fd, data, _MSG_WAITALL)
+                if op is not None:
+                    res = await mgr.at_checkpoint(op, release=True)
+                else:  # under a deadline: with a kernel timer
+                    res = await mgr.send_op(fd, data, _MSG_WAITALL)
                 if res >= 0:
                     return res
                 if res != -errno.EAGAIN:
                     ops.raise_errno(res)
                 # A send timeout (SO_SNDTIMEO) made the kernel give up
                 # waiting: wait for room as Trio would, then again.
-                await mgr.wait_writable(self._sock.fileno())
+                await mgr.wait_writable(fd)
         finally:
             self._writing = False
 
