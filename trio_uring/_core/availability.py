@@ -11,7 +11,9 @@ we look at the machine to tell them apart:
   ``CONFIG_IO_URING``, or a seccomp filter that answers ``ENOSYS`` (older
   container runtimes do).
 * ``ENOMEM``: before 5.12 the rings were charged to ``RLIMIT_MEMLOCK``; a
-  small limit makes setup fail.
+  small limit makes setup fail. Later kernels still refuse a very small
+  limit to a process without ``CAP_IPC_LOCK`` (seen on 6.18 below about
+  24 KiB).
 * Then what the ring reports: we need ``IORING_FEAT_EXT_ARG`` (5.11) and
   ``IORING_FEAT_NODROP`` (5.5), and a handful of opcodes from the probe.
 
@@ -168,8 +170,9 @@ def diagnose_setup_error(
         limit = "unlimited" if memlock in (None, resource.RLIM_INFINITY) else f"{memlock} bytes"
         return Cause(
             "memlock",
-            f"io_uring_setup failed with ENOMEM: the ring could not be allocated; kernels "
-            f"before 5.12 charge it to RLIMIT_MEMLOCK (now {limit}): raise it "
+            f"io_uring_setup failed with ENOMEM: the ring could not be allocated; it is "
+            f"charged to RLIMIT_MEMLOCK (now {limit}) on kernels before 5.12, and on later "
+            "ones for a process without CAP_IPC_LOCK: raise it "
             "(`ulimit -l`, or LimitMEMLOCK= in systemd) or use fewer ring entries",
             err,
         )
