@@ -46,10 +46,12 @@ FEATURE_NAMES: Final = (
 )  # fmt: skip
 FEAT_NODROP: Final = 1 << 1
 FEAT_EXT_ARG: Final = 1 << 8
+FEAT_CQE_SKIP: Final = 1 << 11  # IOSQE_CQE_SKIP_SUCCESS works (5.17)
 
 # SQE flags.
 IOSQE_IO_LINK: Final = 1 << 2
 IOSQE_ASYNC: Final = 1 << 4
+IOSQE_CQE_SKIP_SUCCESS: Final = 1 << 6
 # CQE flags.
 CQE_F_BUFFER: Final = 1 << 0  # the upper 16 bits name the provided buffer used
 CQE_F_MORE: Final = 1 << 1

@@ -11,23 +11,20 @@ touch:
   CQE is processed (or, for the drain at close, reaped): this table is what
   keeps memory alive while the kernel may touch it.
 * the cancellation counters, and the two ways to make the kernel drop an
-  op: ``_queue_cancel`` (``IORING_OP_ASYNC_CANCEL`` by ``user_data``) and
+  op: ``_queue_cancel`` (``IORING_OP_ASYNC_CANCEL`` by ``user_data``, with
+  no record of its own) and
   ``_orphan`` (nobody waits any more: NOP it if still queued, else cancel).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from . import ops as _ops
-from .abi import OP
 from .ops import Op
 
 if TYPE_CHECKING:
     from .ring import Ring
     from .settings import Settings
-
-_ASYNC_CANCEL: Final = OP["ASYNC_CANCEL"]
 
 
 class InFlight:
@@ -53,11 +50,15 @@ class InFlight:
             self._queue_cancel(op.user_data)
 
     def _queue_cancel(self, target_ud: int) -> int:
-        """Queue an ``ASYNC_CANCEL`` of ``target_ud``; return the cancel's own ``user_data``."""
+        """Queue an ``ASYNC_CANCEL`` of ``target_ud``; return the cancel's own ``user_data``.
+
+        The cancel pins nothing (its target is a number in the SQE), so it
+        needs no record: its CQE finds none and is dropped. (The drain at
+        close, which reads the cancels' answers, records its own.)
+        """
         ring = self._ring
-        ud = ring.next_user_data()
-        self._ops[ud] = Op(ud, _ops.INTERNAL, -1, _ASYNC_CANCEL, None)
-        ring.push(_ASYNC_CANCEL, -1, ud, addr=target_ud)
+        ud = ring._ud_base | next(ring._ud_counter)
+        ring.push_cancel(target_ud, ud)
         return ud
 
     def _request_cancel(self, op: Op) -> None:

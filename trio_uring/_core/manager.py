@@ -286,6 +286,15 @@ class UringIOManager(Polling, NativeOps, Multishot):
             ring.wait(0.05)
             uds, results, flags = ring.reap()
             for ud, res, cqe_flags in zip(uds, results, flags, strict=True):
+                target = cancel_of.pop(ud, None)
+                if target is not None:
+                    # A cancel's answer (a successful one may post none:
+                    # CQE_SKIP_SUCCESS). -ENOENT: its target is not in flight.
+                    if res == -errno.ENOENT:
+                        lost = ops.pop(target, None)
+                        if lost is not None and lost.kind == _MULTISHOT:
+                            lost.pins[1](-errno.ECANCELED, 0)
+                    continue
                 more = bool(cqe_flags & CQE_F_MORE)
                 op = ops.get(ud) if more else ops.pop(ud, None)
                 if op is None:
@@ -295,10 +304,5 @@ class UringIOManager(Polling, NativeOps, Multishot):
                     # its consumer owns (an accepted fd): hand it over, so
                     # the consumer can close it rather than leak it.
                     op.pins[1](res, cqe_flags)
-                target = cancel_of.pop(ud, None)
-                if target is not None and res == -errno.ENOENT:
-                    lost = ops.pop(target, None)
-                    if lost is not None and lost.kind == _MULTISHOT:
-                        lost.pins[1](-errno.ECANCELED, 0)
             if self._buffers is not None:
                 self._buffers.give_lent()

@@ -35,6 +35,8 @@ from typing import Any, Final
 
 from . import _uring
 from .abi import (
+    FEAT_CQE_SKIP,
+    IOSQE_CQE_SKIP_SUCCESS,
     SETUP_CLAMP,
     SETUP_COOP_TASKRUN,
     SETUP_DEFER_TASKRUN,
@@ -136,6 +138,7 @@ class Ring:
         self.registered_fd: bool = bool(info.setup_flags & SETUP_SINGLE_ISSUER) and (
             lib.tu_register_ring_fd(self._ring) == 0
         )
+        self._cancel_flags = IOSQE_CQE_SKIP_SUCCESS if info.features & FEAT_CQE_SKIP else 0
         self.sq_entries: int = info.sq_entries
         self.cq_entries: int = info.cq_entries
         self.generation: int = next(_generations) & 0xFFFF
@@ -257,6 +260,23 @@ class Ring:
                 raise enter_error(index)
             self._make_room(1)
             index = lib.tu_push_poll(self._ring, fd, mask, poll_flags, user_data)
+        self.sqes_queued += 1
+        return int(index)
+
+    def push_cancel(self, target: int, user_data: int) -> int:
+        """Queue an ``IORING_OP_ASYNC_CANCEL`` of the op whose ``user_data`` is ``target``.
+
+        Where the kernel can (``IORING_FEAT_CQE_SKIP``, 5.17), a cancel
+        that succeeds posts no CQE of its own: its target's CQE says it
+        all, and a mass cancel then costs one completion per op, not two.
+        A failed cancel (``-ENOENT``, ``-EALREADY``) still posts one.
+        """
+        flags = self._cancel_flags
+        index = lib.tu_prep_cancel(self._ring, target, user_data, flags)
+        if index < 0:
+            index = self._again(
+                index, lambda: lib.tu_prep_cancel(self._ring, target, user_data, flags)
+            )
         self.sqes_queued += 1
         return int(index)
 

@@ -315,6 +315,26 @@ static void tu_publish(struct tu_ring *r)
     __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
 }
 
+/* What every push and prep below starts with: refuse in a forked child,
+   take the next free SQE and zero it. NULL, with *err set to -EOWNERDEAD
+   or -EBUSY (the SQ is full: submit and try again), when there is none. */
+static struct io_uring_sqe *tu_claim_sqe(struct tu_ring *r, unsigned *index, long long *err)
+{
+    struct io_uring_sqe *sqe;
+
+    if (TU_FORKED(r)) {
+        *err = -EOWNERDEAD;
+        return NULL;
+    }
+    sqe = tu_next_sqe(r, index);
+    if (sqe == NULL) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    memset(sqe, 0, sizeof *sqe);
+    return sqe;
+}
+
 /* Write one SQE. Returns its ring index (>= 0) or -EBUSY when the SQ is
    full; the caller then submits and tries again. */
 long long tu_push(struct tu_ring *r, uint8_t opcode, uint8_t sqe_flags,
@@ -323,14 +343,11 @@ long long tu_push(struct tu_ring *r, uint8_t opcode, uint8_t sqe_flags,
                   uint16_t buf_index, int32_t splice_fd_in, uint64_t addr3)
 {
     unsigned index;
-    struct io_uring_sqe *sqe;
+    long long err;
+    struct io_uring_sqe *sqe = tu_claim_sqe(r, &index, &err);
 
-    if (TU_FORKED(r))
-        return -EOWNERDEAD;
-    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
-        return -EBUSY;
-    memset(sqe, 0, sizeof *sqe);
+        return err;
     sqe->opcode = opcode;
     sqe->flags = sqe_flags;
     sqe->ioprio = ioprio;
@@ -353,18 +370,37 @@ long long tu_push_poll(struct tu_ring *r, int32_t fd, uint32_t mask,
                        uint32_t poll_flags, uint64_t user_data)
 {
     unsigned index;
-    struct io_uring_sqe *sqe;
+    long long err;
+    struct io_uring_sqe *sqe = tu_claim_sqe(r, &index, &err);
 
-    if (TU_FORKED(r))
-        return -EOWNERDEAD;
-    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
-        return -EBUSY;
-    memset(sqe, 0, sizeof *sqe);
+        return err;
     sqe->opcode = IORING_OP_POLL_ADD;
     sqe->fd = fd;
     sqe->len = poll_flags;
     sqe->poll32_events = mask;
+    sqe->user_data = user_data;
+    tu_publish(r);
+    return (long long)index;
+}
+
+/* IORING_OP_ASYNC_CANCEL of the request whose user_data is target (the
+   first match; an op's user_data is unique), with sqe_flags (the caller's
+   IOSQE_CQE_SKIP_SUCCESS). Every abort of a wait the kernel holds queues
+   one, so it has its own short prep too. */
+long long tu_prep_cancel(struct tu_ring *r, uint64_t target, uint64_t user_data,
+                         uint8_t sqe_flags)
+{
+    unsigned index;
+    long long err;
+    struct io_uring_sqe *sqe = tu_claim_sqe(r, &index, &err);
+
+    if (sqe == NULL)
+        return err;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->flags = sqe_flags;
+    sqe->fd = -1;
+    sqe->addr = target;
     sqe->user_data = user_data;
     tu_publish(r);
     return (long long)index;
@@ -717,14 +753,11 @@ long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t 
                        uint32_t msg_flags, uint64_t user_data)
 {
     unsigned index;
-    struct io_uring_sqe *sqe;
+    long long err;
+    struct io_uring_sqe *sqe = tu_claim_sqe(r, &index, &err);
 
-    if (TU_FORKED(r))
-        return -EOWNERDEAD;
-    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
-        return -EBUSY;
-    memset(sqe, 0, sizeof *sqe);
+        return err;
     sqe->opcode = IORING_OP_SEND;
     sqe->fd = fd;
     sqe->addr = (uint64_t)(uintptr_t)buf;
@@ -740,16 +773,14 @@ long long tu_prep_send(struct tu_ring *r, int32_t fd, const void *buf, uint32_t 
 long long tu_prep_recv_multishot(struct tu_ring *r, int32_t fd, uint64_t user_data)
 {
     unsigned index;
+    long long err;
     struct io_uring_sqe *sqe;
 
-    if (TU_FORKED(r))
-        return -EOWNERDEAD;
-    if (r->pbuf_ring == NULL)
+    if (r->pbuf_ring == NULL && !TU_FORKED(r))
         return -ENOBUFS;
-    sqe = tu_next_sqe(r, &index);
+    sqe = tu_claim_sqe(r, &index, &err);
     if (sqe == NULL)
-        return -EBUSY;
-    memset(sqe, 0, sizeof *sqe);
+        return err;
     sqe->opcode = IORING_OP_RECV;
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->ioprio = IORING_RECV_MULTISHOT;
@@ -766,14 +797,11 @@ long long tu_prep_read(struct tu_ring *r, int32_t fd, void *buf, uint32_t len,
                        uint64_t off, uint64_t user_data)
 {
     unsigned index;
-    struct io_uring_sqe *sqe;
+    long long err;
+    struct io_uring_sqe *sqe = tu_claim_sqe(r, &index, &err);
 
-    if (TU_FORKED(r))
-        return -EOWNERDEAD;
-    sqe = tu_next_sqe(r, &index);
     if (sqe == NULL)
-        return -EBUSY;
-    memset(sqe, 0, sizeof *sqe);
+        return err;
     sqe->opcode = IORING_OP_READ;
     sqe->fd = fd;
     sqe->addr = (uint64_t)(uintptr_t)buf;

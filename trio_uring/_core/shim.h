@@ -43,6 +43,8 @@ long long tu_push(struct tu_ring *r, uint8_t opcode, uint8_t sqe_flags,
                   uint16_t buf_index, int32_t splice_fd_in, uint64_t addr3);
 long long tu_push_poll(struct tu_ring *r, int32_t fd, uint32_t mask,
                        uint32_t poll_flags, uint64_t user_data);
+long long tu_prep_cancel(struct tu_ring *r, uint64_t target, uint64_t user_data,
+                         uint8_t sqe_flags);
 int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data);
 
 int tu_submit(struct tu_ring *r);

@@ -1,9 +1,18 @@
 """Mass cancellation: N tasks blocked in a receive, all cancelled at once.
 
-On stock Trio each task waits in ``trio.socket``'s ``recv`` (the poll path:
-``wait_readable`` on epoll); on trio_uring each waits in a native
-``IORING_OP_RECV`` (``trio_uring.lowlevel.recv``), whose cancellation is an
-``IORING_OP_ASYNC_CANCEL`` answered by the kernel. One cancel scope around
+Two cases:
+
+* ``native`` (the default): on stock Trio each task waits in
+  ``trio.socket``'s ``recv`` on a UDP socket (the poll path:
+  ``wait_readable`` on epoll); on trio_uring each waits in a native
+  ``IORING_OP_RECV`` (``trio_uring.lowlevel.recv``), whose cancellation is
+  an ``IORING_OP_ASYNC_CANCEL`` answered by the kernel.
+* ``socketpair``: the same program on both, each task in ``recv`` on one
+  end of a ``trio.socket.socketpair()`` (a task on each end). Those are Trio's own sockets (its
+  ``socketpair`` does not go through the socket factory), so on trio_uring
+  they wait on the manager's poll path (``POLL_ADD``), cancelled by
+  ``ASYNC_CANCEL`` or turned into a NOP while still queued.
+ One cancel scope around
 all of them is cancelled, and the time until every task has finished is
 divided by N. Each measurement runs in a fresh subprocess so that its peak
 RSS (``ru_maxrss``) is its own; backends alternate, and the table reports
@@ -11,7 +20,8 @@ medians and the ratios uring/stock (lower is better for both).
 
 Usage::
 
-    python benchmarks/bench_cancel.py [--tasks 10000] [--repeat 5] [--json]
+    python benchmarks/bench_cancel.py [--tasks 10000] [--repeat 5]
+        [--case native|socketpair] [--json]
 """
 
 from __future__ import annotations
@@ -32,9 +42,12 @@ import trio.testing
 from . import worker_cwd
 
 BACKENDS = ("stock", "uring")
+CASES = ("native", "socketpair")
 
 
-async def _measure(backend: str, tasks: int) -> dict[str, Any]:
+async def _measure(backend: str, tasks: int, case: str = "native") -> dict[str, Any]:
+    if case == "socketpair":
+        return await _measure_socketpair(backend, tasks)
     socks = []
     for _ in range(tasks):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -61,9 +74,29 @@ async def _measure(backend: str, tasks: int) -> dict[str, Any]:
             started = time.perf_counter()
             scope.cancel()
     elapsed = time.perf_counter() - started
-    stats = trio.lowlevel.current_statistics().io_statistics
     for s in socks:
         s.close()
+    return _result(backend, tasks, elapsed)
+
+
+async def _measure_socketpair(backend: str, tasks: int) -> dict[str, Any]:
+    # A task on each end of each pair: ``tasks`` fds for ``tasks`` tasks.
+    ends = [end for _ in range((tasks + 1) // 2) for end in trio.socket.socketpair()][:tasks]
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for end in ends:
+                nursery.start_soon(end.recv, 64)
+            await trio.testing.wait_all_tasks_blocked()
+            started = time.perf_counter()
+            scope.cancel()
+    elapsed = time.perf_counter() - started
+    for end in ends:
+        end.close()
+    return _result(backend, tasks, elapsed)
+
+
+def _result(backend: str, tasks: int, elapsed: float) -> dict[str, Any]:
+    stats = trio.lowlevel.current_statistics().io_statistics
     return {
         "backend": backend,
         "io_backend": stats.backend,
@@ -74,26 +107,30 @@ async def _measure(backend: str, tasks: int) -> dict[str, Any]:
     }
 
 
-def worker(backend: str, tasks: int) -> dict[str, Any]:
+def worker(backend: str, tasks: int, case: str = "native") -> dict[str, Any]:
     """One measurement in this process (called in a fresh subprocess)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = tasks + 256
     if soft < need:
-        if hard < need:
-            raise SystemExit(f"need {need} fds, RLIMIT_NOFILE hard limit is {hard}")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        try:
+            # Raising the hard limit too needs CAP_SYS_RESOURCE (root has it).
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, max(hard, need)))
+        except (ValueError, OSError):
+            raise SystemExit(f"need {need} fds, RLIMIT_NOFILE hard limit is {hard}") from None
     if backend == "uring":
         import trio_uring
 
-        result: dict[str, Any] = trio_uring.run(_measure, backend, tasks, fallback="raise")
+        result: dict[str, Any] = trio_uring.run(_measure, backend, tasks, case, fallback="raise")
     else:
-        result = trio.run(_measure, backend, tasks)
+        result = trio.run(_measure, backend, tasks, case)
     if result["io_backend"] != {"uring": "io_uring", "stock": "epoll"}[backend]:
         raise SystemExit(f"ran on {result['io_backend']}, not {backend}")
     return result
 
 
-def run_cancel_bench(tasks: int = 10_000, repeat: int = 5) -> list[dict[str, Any]]:
+def run_cancel_bench(
+    tasks: int = 10_000, repeat: int = 5, case: str = "native"
+) -> list[dict[str, Any]]:
     """Measure both backends ``repeat`` times, alternating; return one summary per backend."""
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     for rnd in range(repeat):
@@ -108,6 +145,8 @@ def run_cancel_bench(tasks: int = 10_000, repeat: int = 5) -> list[dict[str, Any
                     backend,
                     "--tasks",
                     str(tasks),
+                    "--case",
+                    case,
                 ],
                 capture_output=True,
                 text=True,
@@ -124,6 +163,7 @@ def run_cancel_bench(tasks: int = 10_000, repeat: int = 5) -> list[dict[str, Any
         summary.append(
             {
                 "backend": backend,
+                "case": case,
                 "tasks": tasks,
                 "repeat": repeat,
                 "us_per_cancel": statistics.median(us),
@@ -153,8 +193,8 @@ def format_table(summary: list[dict[str, Any]]) -> str:
             f"{e['time_ratio']:>6.2f}x {e['rss_ratio']:>5.2f}x"
         )
     lines.append(
-        f"medians of {summary[0]['repeat']} runs of {summary[0]['tasks']:,} tasks per backend; "
-        "x = uring / stock (lower is better)"
+        f"medians of {summary[0]['repeat']} runs of {summary[0]['tasks']:,} tasks per backend "
+        f"({summary[0]['case']} case); x = uring / stock (lower is better)"
     )
     return "\n".join(lines)
 
@@ -164,15 +204,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--case", choices=CASES, default="native")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tasks < 1 or args.repeat < 1:
         parser.error("--tasks and --repeat must be positive")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.tasks)))
+        print(json.dumps(worker(args.worker, args.tasks, args.case)))
         return 0
-    summary = run_cancel_bench(args.tasks, args.repeat)
+    summary = run_cancel_bench(args.tasks, args.repeat, args.case)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
