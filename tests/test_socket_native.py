@@ -87,6 +87,85 @@ def test_stock_run_and_uninstall_leave_trio_alone() -> None:
         trio_uring.uninstall()
 
 
+def _trio_constructors_kinds() -> list[type]:
+    """The classes trio.socket's factory-bypassing constructors return in this run."""
+    a, b = trio.socket.socketpair()
+    raw = stdsocket.socket()
+    dup = trio.socket.fromfd(raw.fileno(), stdsocket.AF_INET, stdsocket.SOCK_STREAM)
+    wrapped = trio.socket.from_stdlib_socket(raw)
+    kinds = [type(x) for x in (a, b, dup, wrapped)]
+    for x in (a, b, dup, wrapped):
+        # Trio's close() notifies the run, which may not exist here.
+        os.close(x.detach())
+    return kinds
+
+
+def test_trios_socketpair_fromfd_and_from_stdlib_socket_are_native_on_our_runs() -> None:
+    async def kinds() -> list[type]:
+        return _trio_constructors_kinds()
+
+    async def still_checks() -> None:
+        with pytest.raises(TypeError, match=r"expected object of type 'socket\.socket'"):
+            trio.socket.from_stdlib_socket(1)  # type: ignore[arg-type]
+        # They carry data on native ops, as the factory's sockets do.
+        a, b = trio.socket.socketpair()
+        with a, b:
+            before = counts()["ops"]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.recv, 4)
+                await trio.testing.wait_all_tasks_blocked()
+                await b.send(b"ping")
+            assert counts()["ops"] > before
+
+    assert trio_uring.run(kinds) == [usocket.NativeSocket] * 4
+    trio_uring.run(still_checks)
+    # Trio's own everywhere else: a stock run, native_sockets=False, no run.
+    stock = trio.run(kinds)
+    assert usocket.NativeSocket not in stock
+    assert all(issubclass(k, trio.socket.SocketType) for k in stock)
+    assert usocket.NativeSocket not in trio_uring.run(kinds, native_sockets=False)
+    assert usocket.NativeSocket not in _trio_constructors_kinds()
+
+
+def test_a_woken_reader_no_longer_holds_the_socket_as_in_trio() -> None:
+    """Trio's wait ends when the task is woken, not when it runs again.
+
+    Two tasks each wait on one socket; both are woken in the same tick, and
+    the one that runs first goes on to receive on the other's socket before
+    that task has run. On epoll that is allowed (the other's readiness
+    event has been processed); so it must be with the other parked on an op
+    whose completion has been processed (Trio's test_SocketType_non_blocking_paths).
+    """
+
+    async def main() -> list[bytes]:
+        a, b = stdsocket.socketpair()
+        got: list[bytes] = []
+        with a, b:
+            ta, tb = trio.socket.from_stdlib_socket(a), trio.socket.from_stdlib_socket(b)
+
+            async def first() -> None:
+                got.append(await ta.recv(1))
+                got.append(await tb.recv(1))  # tb's first reader may not have run yet
+
+            async def second() -> None:
+                got.append(await tb.recv(1))
+                got.append(await ta.recv(1))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first)
+                nursery.start_soon(second)
+                await trio.testing.wait_all_tasks_blocked()
+                # Both readers woken in the same tick: no schedule point between.
+                a.send(b"b")
+                b.send(b"a")
+                await trio.testing.wait_all_tasks_blocked()
+                a.send(b"b")
+                b.send(b"a")
+        return sorted(got)
+
+    assert trio_uring.run(main) == trio.run(main) == [b"a", b"a", b"b", b"b"]
+
+
 def test_native_socket_works_on_stock_trio() -> None:
     """Outside a trio_uring run a NativeSocket takes Trio's readiness path."""
 

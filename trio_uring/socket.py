@@ -17,11 +17,11 @@ to Trio's readiness path, so they work anywhere.
 from __future__ import annotations
 
 import socket as _stdlib_socket
-from typing import SupportsIndex
 
 import attrs
 from trio._socket import _sniff_sockopts_for_fileno
 
+from ._sockets.constructors import from_stdlib_socket, fromfd, socketpair
 from ._sockets.counts import COUNTS
 from ._sockets.socket import FACTORY, NativeSocket, NativeSocketFactory
 
@@ -77,29 +77,3 @@ def socket(
         return FACTORY.socket(family, type, proto)
     family, type, proto = _sniff_sockopts_for_fileno(family, type, proto, fileno)
     return NativeSocket(_stdlib_socket.socket(family, type, proto, fileno))
-
-
-def socketpair(
-    family: int | _stdlib_socket.AddressFamily | None = None,
-    type: _stdlib_socket.SocketKind | int = _stdlib_socket.SOCK_STREAM,
-    proto: int = 0,
-) -> tuple[NativeSocket, NativeSocket]:
-    """Like ``trio.socket.socketpair``: a connected pair of native sockets."""
-    left, right = _stdlib_socket.socketpair(family, type, proto)
-    return NativeSocket(left), NativeSocket(right)
-
-
-def fromfd(
-    fd: SupportsIndex,
-    family: _stdlib_socket.AddressFamily | int = _stdlib_socket.AF_INET,
-    type: _stdlib_socket.SocketKind | int = _stdlib_socket.SOCK_STREAM,
-    proto: int = 0,
-) -> NativeSocket:
-    """Like ``trio.socket.fromfd``: a native socket on a duplicate of ``fd``."""
-    family, type, proto = _sniff_sockopts_for_fileno(family, type, proto, fd.__index__())
-    return NativeSocket(_stdlib_socket.fromfd(fd, family, type, proto))
-
-
-def from_stdlib_socket(sock: _stdlib_socket.socket) -> NativeSocket:
-    """Like ``trio.socket.from_stdlib_socket``: wrap (and own) a stdlib socket."""
-    return NativeSocket(sock)

@@ -129,6 +129,7 @@ class NativeOps(InFlight):
                 splice_fd_in, addr3,
             )  # fmt: skip
             # wait_op, inlined: one coroutine frame less per op.
+            op.task.custom_sleep_data = op  # type: ignore[union-attr]  # parked on op (wait_op)
             res: int = await park(native_abort(self._ring, op, self._request_cancel))
             return self._settle_cancelled(op, res) if op.cancel_requested else res
         while True:
@@ -353,6 +354,7 @@ class NativeOps(InFlight):
         try:
             if res is None:
                 op.parked = True
+                op.task.custom_sleep_data = op  # type: ignore[union-attr]  # (wait_op)
                 res = await park(native_abort(self._ring, op, self._request_cancel))
             return self._settle_cancelled(op, res) if op.cancel_requested else res
         finally:
@@ -371,6 +373,11 @@ class NativeOps(InFlight):
         still in the SQ is turned into a NOP and cancelled on the spot.
         """
 
+        # The task is parked on this op until its completion (or a granted
+        # abort) wakes it: Trio clears custom_sleep_data then. Socket
+        # calls read it for Trio's one-waiter rule (_sockets/base.py).
+        if op.task is not None:
+            op.task.custom_sleep_data = op
         res: int = await park(native_abort(self._ring, op, self._request_cancel))
         return self._settle_cancelled(op, res) if op.cancel_requested else res
 

@@ -92,10 +92,14 @@ class _SwitchingManager(UringIOManager):
 
     def _first_process_events(self, events: Any) -> None:
         del self.process_events
+        from .._sockets.constructors import install as install_native_constructors
         from .._sockets.socket import FACTORY
         from .._sockets.stream import install as install_lean_streams
 
         trio.socket.set_custom_socket_factory(FACTORY)
+        # Process-wide and idempotent too: trio.socket.socketpair, fromfd
+        # and from_stdlib_socket give native sockets on runs like this one.
+        install_native_constructors()
         # Process-wide and idempotent: SocketStreams over native sockets
         # get the lean hot paths (see _sockets/stream.py); others keep Trio's.
         install_lean_streams()

@@ -32,10 +32,13 @@ from trio._socket import _SocketType
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from .._core.manager import UringIOManager, running_manager
+from .._core.parking import current_task
 from .counts import COUNTS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from trio.lowlevel import Task
 
     from .ahead import ReceiveAhead
 
@@ -109,8 +112,11 @@ class SocketBase(_SocketType):
     def __init__(self, sock: _stdlib_socket.socket) -> None:
         super().__init__(sock)
         COUNTS["sockets"] += 1
-        self._reading = False
-        self._writing = False
+        # Who reads (writes) this socket now, for Trio's one-waiter-each
+        # rule: False; True (a wait that holds the socket until the call
+        # returns); or the Task whose op waits (see _claim).
+        self._reading: bool | Task = False
+        self._writing: bool | Task = False
         # Set while this socket streams bulk data (see receiving.py): its
         # receives that have to wait take the readiness path, which copies once.
         self._bulk_receiver = False
@@ -172,19 +178,40 @@ class SocketBase(_SocketType):
                     return attempt()
                 except BlockingIOError:
                     pass
-        # Trio lets one task at a time wait to read and one to write on a
-        # socket (BusyResourceError otherwise); an op must keep that rule.
-        if (self._reading if reading else self._writing) is True:
-            raise trio.BusyResourceError(_BUSY_MESSAGE)
-        if reading:
-            self._reading = True
-        else:
-            self._writing = True
+        task = self._claim(reading)
         COUNTS["ops"] += 1
         try:
             return await native(mgr)
         finally:
-            if reading:
+            self._let_go(reading, task)
+
+    def _claim(self, reading: bool) -> Task:
+        """Make the current task the one that waits to read (write) this socket, in an op.
+
+        Trio lets one task at a time wait to read and one to write on a
+        socket (``BusyResourceError`` otherwise), and a wait ends when the
+        task is woken: on epoll, another task may wait on the socket as soon
+        as the first one's readiness event is processed, before that task
+        runs again. An op's wait ends the same way: the core marks a task
+        parked on an op in ``custom_sleep_data`` (``native.py``), and Trio
+        clears it when the op's completion wakes the task. So a socket is
+        busy while a task is parked on its op, not while the woken task
+        has yet to run.
+        """
+        holder = self._reading if reading else self._writing
+        if holder is True or (holder is not False and holder.custom_sleep_data is not None):
+            raise trio.BusyResourceError(_BUSY_MESSAGE)
+        task = current_task()
+        if reading:
+            self._reading = task
+        else:
+            self._writing = task
+        return task
+
+    def _let_go(self, reading: bool, task: Task) -> None:
+        """``task``'s op wait is over: the socket is free, unless another task took it since."""
+        if reading:
+            if self._reading is task:
                 self._reading = False
-            else:
-                self._writing = False
+        elif self._writing is task:
+            self._writing = False

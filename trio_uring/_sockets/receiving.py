@@ -195,9 +195,24 @@ class Receiving(SocketBase):
         return await self.recv(buflen, flags)
 
     async def _recv_waiting(self, buflen: int, flags: int) -> bytes:
-        """``recv`` once the direct attempt would block (also ``SocketStream``'s way in)."""
-        attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
-        return await self._wait(True, attempt, partial(self._recv_op, buflen, flags))
+        """``recv`` once the direct attempt would block (also ``SocketStream``'s way in).
+
+        ``_wait`` and ``_recv_op`` written out for the common case (an op
+        on our run): a receive that waits holds its frames while it waits,
+        and ten thousand waiting receives hold ten thousand of each.
+        """
+        mgr = self._op_manager()
+        if mgr is None or self._bulk_receiver:
+            attempt = lambda: self._sock.recv(buflen, flags)  # noqa: E731
+            return await self._wait(True, attempt, partial(self._recv_op, buflen, flags))
+        task = self._claim(True)
+        COUNTS["ops"] += 1
+        try:
+            data = await ops.recv(mgr, self._sock.fileno(), buflen, flags)
+        finally:
+            self._let_go(True, task)
+        self._bulk_receiver = len(data) > BULK_RECEIVE_BYTES
+        return data
 
     async def _recv_op(self, buflen: int, flags: int, mgr: UringIOManager) -> bytes:
         if self._bulk_receiver:
