@@ -26,7 +26,7 @@ $(STAMP_PKG): $(STAMP_DEPS) $(SOURCES)
 install: $(STAMP_PKG)
 
 # The main job: every benchmark on stock Trio and on trio_uring, side by
-# side, at the default scale (about a minute of benchmarks; `make bench` for all).
+# side, at the default scale (a little over a minute of benchmarks; `make bench` for all).
 demo: $(STAMP_PKG)
 	$(VENV)/bin/trio-uring bench
 

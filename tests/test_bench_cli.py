@@ -73,6 +73,7 @@ def test_table_output() -> None:
     assert out.returncode == 0, out.stderr
     assert "us per cancellation" in out.stdout
     assert "peak RSS MiB" in out.stdout
+    assert "cancel 10,000 socketpair receives" in out.stdout
     assert "trio_uring does better" in out.stdout
 
 
