@@ -34,6 +34,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -66,14 +68,7 @@ async def _measure(backend: str, tasks: int, case: str = "native") -> dict[str, 
         async def receive(s: socket.socket) -> None:
             await by_fd[s.fileno()].recv(64)
 
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            for s in socks:
-                nursery.start_soon(receive, s)
-            await trio.testing.wait_all_tasks_blocked()
-            started = time.perf_counter()
-            scope.cancel()
-    elapsed = time.perf_counter() - started
+    elapsed = await _cancel_all([partial(receive, s) for s in socks])
     for s in socks:
         s.close()
     return _result(backend, tasks, elapsed)
@@ -82,17 +77,22 @@ async def _measure(backend: str, tasks: int, case: str = "native") -> dict[str, 
 async def _measure_socketpair(backend: str, tasks: int) -> dict[str, Any]:
     # A task on each end of each pair: ``tasks`` fds for ``tasks`` tasks.
     ends = [end for _ in range((tasks + 1) // 2) for end in trio.socket.socketpair()][:tasks]
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            for end in ends:
-                nursery.start_soon(end.recv, 64)
-            await trio.testing.wait_all_tasks_blocked()
-            started = time.perf_counter()
-            scope.cancel()
-    elapsed = time.perf_counter() - started
+    elapsed = await _cancel_all([partial(end.recv, 64) for end in ends])
     for end in ends:
         end.close()
     return _result(backend, tasks, elapsed)
+
+
+async def _cancel_all(receives: list[Callable[[], Awaitable[object]]]) -> float:
+    """Start every receive, wait until all are blocked, cancel them: seconds until all ended."""
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for receive in receives:
+                nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            started = time.perf_counter()
+            scope.cancel()
+    return time.perf_counter() - started
 
 
 def _result(backend: str, tasks: int, elapsed: float) -> dict[str, Any]:
