@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from trio import _highlevel_socket as _hs
+from trio._socket import _SocketType
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from .counts import COUNTS
@@ -124,9 +125,14 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
     sock = self.socket
     if type(sock) is not NativeSocket:
         return await _TRIO_SEND_ALL(self, data)
-    if sock.did_shutdown_SHUT_WR:
+    if sock._did_shutdown_SHUT_WR:  # the property, read directly
         raise trio.ClosedResourceError("can't send data after sending EOF")
-    with self._send_conflict_detector:
+    # Trio's ConflictDetector, entered and left without its two method calls.
+    detector = self._send_conflict_detector
+    if detector._held:
+        raise trio.BusyResourceError(detector._msg)
+    detector._held = True
+    try:
         try:
             with memoryview(data) as view:
                 if not view:
@@ -164,16 +170,23 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
             if isinstance(error, trio.ClosedResourceError):
                 raise error from None
             raise error from exc
+    finally:
+        detector._held = False
     return None
 
 
 def _mirrors_this_trio() -> bool:
     """Whether the Trio internals these functions mirror are present."""
     probe: Any = trio.SocketStream.__init__
+    socket_init: Any = _SocketType.__init__
+    detector = getattr(_hs, "ConflictDetector", None)
+    held = detector is not None and vars(detector("probe")).keys() >= {"_held", "_msg"}
     return (
         isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
         and isinstance(getattr(_hs, "DEFAULT_RECEIVE_SIZE", None), int)
         and "_send_conflict_detector" in probe.__code__.co_names
+        and "_did_shutdown_SHUT_WR" in socket_init.__code__.co_names
+        and held
     )
 
 
