@@ -56,9 +56,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from trio import _highlevel_socket as _hs
+from trio._core import _traps
 from trio._socket import _SocketType
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
+from .._core.compat import trio_run_module
 from .counts import COUNTS
 from .socket import NativeSocket
 
@@ -67,6 +69,13 @@ if TYPE_CHECKING:
 
 _TRIO_RECEIVE_SOME: Callable[..., Awaitable[bytes]] = trio.SocketStream.receive_some
 _TRIO_SEND_ALL: Callable[..., Awaitable[None]] = trio.SocketStream.send_all
+# Trio's checkpoint_if_cancelled and cancel_shielded_checkpoint, written
+# out below on the direct path (each is a coroutine frame of its own, and a
+# round trip passes four): what they read and yield, checked against this
+# Trio by _mirrors_this_trio.
+_RUN_CONTEXT: Any = trio_run_module().GLOBAL_RUN_CONTEXT
+_YIELD: Any = getattr(_traps, "_async_yield", None)
+_SHIELDED: Any = getattr(_traps, "CancelShieldedCheckpoint", None)
 _installed = False
 
 
@@ -100,8 +109,14 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
             return await sock._recv_ahead(ahead, max_bytes)
         if ahead is None and not sock._ahead_unchecked and type(max_bytes) is int:
             # NativeSocket.recv's direct attempt, inlined (the socket does
-            # not receive ahead): one coroutine frame less per receive.
-            await checkpoint_if_cancelled()
+            # not receive ahead), and Trio's two checkpoint halves with it.
+            task = _RUN_CONTEXT.task
+            if task._cancel_status.effectively_cancelled or (
+                task is task._runner.main_task and task._runner.ki_pending
+            ):
+                await checkpoint_if_cancelled()  # Trio's: the schedule point, then Cancelled
+            else:
+                task._cancel_points += 1
             try:
                 received: bytes = sock._sock.recv(max_bytes)
             except BlockingIOError:
@@ -110,7 +125,7 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
                 await cancel_shielded_checkpoint()
                 raise
             COUNTS["direct"] += 1
-            await cancel_shielded_checkpoint()
+            (await _YIELD(_SHIELDED)).unwrap()  # cancel_shielded_checkpoint()
             return received
         return await sock.recv(max_bytes)
     except OSError as exc:
@@ -150,8 +165,15 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                     await checkpoint_if_cancelled()
                     sent = await sock._send_batched(view)
                 else:
-                    # NativeSocket._send_rest's direct attempt, inlined.
-                    await checkpoint_if_cancelled()
+                    # NativeSocket._send_rest's direct attempt, inlined, and
+                    # Trio's two checkpoint halves with it (as in receive_some).
+                    task = _RUN_CONTEXT.task
+                    if task._cancel_status.effectively_cancelled or (
+                        task is task._runner.main_task and task._runner.ki_pending
+                    ):
+                        await checkpoint_if_cancelled()
+                    else:
+                        task._cancel_points += 1
                     try:
                         sent = sock._sock.send(view)
                     except BlockingIOError:
@@ -161,7 +183,7 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                         raise
                     else:
                         COUNTS["direct"] += 1
-                        await cancel_shielded_checkpoint()
+                        (await _YIELD(_SHIELDED)).unwrap()
                 while sent < total:
                     with view[sent:] as remaining:
                         sent += await sock._send_rest(remaining)
@@ -181,8 +203,19 @@ def _mirrors_this_trio() -> bool:
     socket_init: Any = _SocketType.__init__
     detector = getattr(_hs, "ConflictDetector", None)
     held = detector is not None and vars(detector("probe")).keys() >= {"_held", "_msg"}
+    if_cancelled: Any = checkpoint_if_cancelled
+    shielded: Any = cancel_shielded_checkpoint
+    mirrored_checkpoints = (
+        _YIELD is not None
+        and _SHIELDED is not None
+        and {"_cancel_status", "effectively_cancelled", "main_task", "ki_pending", "_cancel_points"}
+        <= set(if_cancelled.__code__.co_names)
+        and {"_async_yield", "CancelShieldedCheckpoint", "unwrap"}
+        <= set(shielded.__code__.co_names)
+    )
     return (
-        isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
+        mirrored_checkpoints
+        and isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
         and isinstance(getattr(_hs, "DEFAULT_RECEIVE_SIZE", None), int)
         and "_send_conflict_detector" in probe.__code__.co_names
         and "_did_shutdown_SHUT_WR" in socket_init.__code__.co_names
