@@ -79,6 +79,22 @@ _SHIELDED: Any = getattr(_traps, "CancelShieldedCheckpoint", None)
 _installed = False
 
 
+def _uncancelled() -> bool:
+    """``checkpoint_if_cancelled``'s test and count, without its coroutine frame.
+
+    True (the cancel point counted, as Trio counts it) when the task may go
+    on; False when it is cancelled: the caller then awaits Trio's own
+    ``checkpoint_if_cancelled``, which passes the schedule point and raises.
+    """
+    task = _RUN_CONTEXT.task
+    if task._cancel_status.effectively_cancelled or (
+        task is task._runner.main_task and task._runner.ki_pending
+    ):
+        return False
+    task._cancel_points += 1
+    return True
+
+
 def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
     # Trio's _translate_socket_errors_to_stream_errors, word for word; the
     # caller raises it "from None" (closed) or "from exc" (broken).
@@ -100,23 +116,20 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
         ahead = sock._ahead
         if ahead is not None and not ahead.retired and type(max_bytes) is int and max_bytes < 2**63:
             # NativeSocket.recv's receive-ahead path, inlined: one
-            # coroutine frame less for every resume of a stream's receive.
-            await checkpoint_if_cancelled()
+            # coroutine frame less for every resume of a stream's receive
+            # (and Trio's checkpoint halves written out, as below).
+            if not _uncancelled():
+                await checkpoint_if_cancelled()
             if ahead.chunks:
                 data: bytes = ahead.take(max_bytes)
-                await cancel_shielded_checkpoint()
+                (await _YIELD(_SHIELDED)).unwrap()
                 return data
             return await sock._recv_ahead(ahead, max_bytes)
         if ahead is None and not sock._ahead_unchecked and type(max_bytes) is int:
             # NativeSocket.recv's direct attempt, inlined (the socket does
             # not receive ahead), and Trio's two checkpoint halves with it.
-            task = _RUN_CONTEXT.task
-            if task._cancel_status.effectively_cancelled or (
-                task is task._runner.main_task and task._runner.ki_pending
-            ):
-                await checkpoint_if_cancelled()  # Trio's: the schedule point, then Cancelled
-            else:
-                task._cancel_points += 1
+            if not _uncancelled():
+                await checkpoint_if_cancelled()
             try:
                 received: bytes = sock._sock.recv(max_bytes)
             except BlockingIOError:
@@ -162,18 +175,14 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                 if sock._batched:
                     # One send op for the whole buffer, no system call of
                     # our own: the tick's io_uring_enter submits it.
-                    await checkpoint_if_cancelled()
+                    if not _uncancelled():
+                        await checkpoint_if_cancelled()
                     sent = await sock._send_batched(view)
                 else:
                     # NativeSocket._send_rest's direct attempt, inlined, and
                     # Trio's two checkpoint halves with it (as in receive_some).
-                    task = _RUN_CONTEXT.task
-                    if task._cancel_status.effectively_cancelled or (
-                        task is task._runner.main_task and task._runner.ki_pending
-                    ):
+                    if not _uncancelled():
                         await checkpoint_if_cancelled()
-                    else:
-                        task._cancel_points += 1
                     try:
                         sent = sock._sock.send(view)
                     except BlockingIOError:
