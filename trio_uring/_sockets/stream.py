@@ -33,6 +33,16 @@ Trio's exceptions, messages and causes:
   (``EBADF``/``ENOTSOCK``, context suppressed) or ``BrokenResourceError``
   (caused by the ``OSError``).
 
+Trio's own helpers are written out too, where each costs a call or a
+coroutine frame per round trip: the send conflict detector's enter and
+exit, the ``did_shutdown_SHUT_WR`` property, and the two halves of the
+checkpoint every call passes (``checkpoint_if_cancelled``'s test and
+count, ``_uncancelled``; ``cancel_shielded_checkpoint``'s one yield).
+``_mirrors_this_trio`` checks every internal they read against the
+installed Trio, and Trio's own stream and socket tests run on native
+sockets (``tests/test_socket_conformance.py``) check their checkpoints:
+47.2k instructions per round trip where Trio's methods took 80.7k.
+
 Only the generator is gone (a ``try``/``except`` does its job), the
 first send gets the whole buffer rather than a slice of it, and each send
 is ``NativeSocket._send_rest``: a send that has to wait hands the kernel
