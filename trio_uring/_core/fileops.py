@@ -24,6 +24,7 @@ import trio
 from .abi import OP
 from .args import MAX_RW_COUNT, U64, Pinned, c_string, path, size, source, target, u32
 from .calls import call, error
+from .parking import uncancelled
 from .structs import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -89,7 +90,8 @@ async def read(mgr: UringIOManager, fd: int, count: int, offset: int) -> bytes:
     The random-read hot path: straight to the op core's ``read_op`` (one
     frame), a cancelled task submitting nothing, as every native op.
     """
-    await checkpoint_if_cancelled()
+    if not uncancelled():  # checkpoint_if_cancelled(), without its frame
+        await checkpoint_if_cancelled()
     buf = new_uncleared_buffer(count)
     off = _U64 if offset == -1 else offset
     length = count if count <= MAX_RW_COUNT else MAX_RW_COUNT

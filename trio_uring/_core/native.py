@@ -36,7 +36,7 @@ from .abi import IOSQE_IO_LINK, OP
 from .args import source
 from .inflight import InFlight
 from .ops import Op
-from .parking import cancel_shielded_checkpoint, current_task, native_abort, park, wake
+from .parking import current_task, native_abort, park, pass_schedule_point, wake
 from .structs import ffi as _ffi
 
 _LINK_TIMEOUT: Final = OP["LINK_TIMEOUT"]
@@ -346,7 +346,7 @@ class NativeOps(InFlight):
         """
         op.parked = False
         try:
-            await cancel_shielded_checkpoint()
+            await pass_schedule_point()  # cancel_shielded_checkpoint(), one frame deep
         except BaseException:
             self._orphan(op)
             raise

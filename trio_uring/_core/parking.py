@@ -29,16 +29,21 @@ such as an accepted connection (``Waiter``).
 
 from __future__ import annotations
 
+import types
 from typing import TYPE_CHECKING, Any
 
 import outcome
+from trio._core import _traps
 from trio.lowlevel import (
     Abort,
     cancel_shielded_checkpoint,
+    checkpoint_if_cancelled,
     current_task,
     reschedule,
     wait_task_rescheduled,
 )
+
+from .compat import trio_run_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,13 +57,78 @@ __all__ = [
     "Abort",
     "Waiter",
     "cancel_shielded_checkpoint",
+    "checkpoint_if_cancelled",
     "current_task",
     "native_abort",
     "park",
+    "pass_schedule_point",
     "poll_abort",
+    "uncancelled",
     "wake",
     "wake_error",
 ]
+
+# -- the two halves of a checkpoint, for the hot paths ------------------------
+#
+# Every Trio I/O call is a checkpoint: ``checkpoint_if_cancelled()`` (raise
+# Cancelled if the task is cancelled, else count a cancel point) and, once
+# the call is done, ``cancel_shielded_checkpoint()`` (one yield to the
+# scheduler). Each is a coroutine of its own, and the second awaits a
+# generator: three frames per call, on a path (an echo round trip) that
+# passes two calls. ``uncancelled()`` is the first half's test and count as
+# a plain call; the caller awaits Trio's own ``checkpoint_if_cancelled()``
+# only when it says False (Trio's then passes the schedule point and
+# raises). ``pass_schedule_point()`` is the second half as one generator.
+# Both read Trio internals; where these are not what we mirror, they fall
+# back to Trio's own functions (always correct, only slower).
+
+_RUN_CONTEXT: Any = trio_run_module().GLOBAL_RUN_CONTEXT
+_SHIELDED: Any = getattr(_traps, "CancelShieldedCheckpoint", None)
+
+
+def _mirrors_trio() -> bool:
+    if_cancelled: Any = checkpoint_if_cancelled
+    shielded: Any = cancel_shielded_checkpoint
+    return (
+        _SHIELDED is not None
+        and {"_cancel_status", "effectively_cancelled", "main_task", "ki_pending", "_cancel_points"}
+        <= set(if_cancelled.__code__.co_names)
+        and {"_async_yield", "CancelShieldedCheckpoint", "unwrap"}
+        <= set(shielded.__code__.co_names)
+    )
+
+
+MIRRORS_TRIO_CHECKPOINTS: bool = _mirrors_trio()
+"""Whether ``uncancelled`` and ``pass_schedule_point`` are the fast ones here."""
+
+
+def uncancelled() -> bool:
+    """``checkpoint_if_cancelled``'s test and count, without its coroutine frame.
+
+    True (the cancel point counted, as Trio counts it) when the task may go
+    on; False when it is cancelled (or this Trio is not the one mirrored):
+    the caller then awaits Trio's ``checkpoint_if_cancelled()``.
+    """
+    if not MIRRORS_TRIO_CHECKPOINTS:
+        return False
+    task = _RUN_CONTEXT.task
+    if task._cancel_status.effectively_cancelled or (
+        task is task._runner.main_task and task._runner.ki_pending
+    ):
+        return False
+    task._cancel_points += 1
+    return True
+
+
+@types.coroutine
+def _shielded_yield() -> Any:
+    (yield _SHIELDED).unwrap()
+
+
+pass_schedule_point: Any = (
+    _shielded_yield if MIRRORS_TRIO_CHECKPOINTS else cancel_shielded_checkpoint
+)
+"""``await pass_schedule_point()``: Trio's ``cancel_shielded_checkpoint()``, one frame deep."""
 
 park = wait_task_rescheduled
 """``await park(abort_fn)``: suspend the current task (Trio's ``wait_task_rescheduled``)."""

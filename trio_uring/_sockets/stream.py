@@ -37,7 +37,7 @@ Trio's own helpers are written out too, where each costs a call or a
 coroutine frame per round trip: the send conflict detector's enter and
 exit, the ``did_shutdown_SHUT_WR`` property, and the two halves of the
 checkpoint every call passes (``checkpoint_if_cancelled``'s test and
-count, ``_uncancelled``; ``cancel_shielded_checkpoint``'s one yield).
+count, and ``cancel_shielded_checkpoint``'s one yield: ``_core/parking.py``).
 ``_mirrors_this_trio`` checks every internal they read against the
 installed Trio, and Trio's own stream and socket tests run on native
 sockets (``tests/test_socket_conformance.py``) check their checkpoints:
@@ -66,11 +66,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 from trio import _highlevel_socket as _hs
-from trio._core import _traps
 from trio._socket import _SocketType
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
-from .._core.compat import trio_run_module
+from .._core.parking import pass_schedule_point, uncancelled
 from .counts import COUNTS
 from .socket import NativeSocket
 
@@ -79,30 +78,7 @@ if TYPE_CHECKING:
 
 _TRIO_RECEIVE_SOME: Callable[..., Awaitable[bytes]] = trio.SocketStream.receive_some
 _TRIO_SEND_ALL: Callable[..., Awaitable[None]] = trio.SocketStream.send_all
-# Trio's checkpoint_if_cancelled and cancel_shielded_checkpoint, written
-# out below on the direct path (each is a coroutine frame of its own, and a
-# round trip passes four): what they read and yield, checked against this
-# Trio by _mirrors_this_trio.
-_RUN_CONTEXT: Any = trio_run_module().GLOBAL_RUN_CONTEXT
-_YIELD: Any = getattr(_traps, "_async_yield", None)
-_SHIELDED: Any = getattr(_traps, "CancelShieldedCheckpoint", None)
 _installed = False
-
-
-def _uncancelled() -> bool:
-    """``checkpoint_if_cancelled``'s test and count, without its coroutine frame.
-
-    True (the cancel point counted, as Trio counts it) when the task may go
-    on; False when it is cancelled: the caller then awaits Trio's own
-    ``checkpoint_if_cancelled``, which passes the schedule point and raises.
-    """
-    task = _RUN_CONTEXT.task
-    if task._cancel_status.effectively_cancelled or (
-        task is task._runner.main_task and task._runner.ki_pending
-    ):
-        return False
-    task._cancel_points += 1
-    return True
 
 
 def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
@@ -128,17 +104,17 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
             # NativeSocket.recv's receive-ahead path, inlined: one
             # coroutine frame less for every resume of a stream's receive
             # (and Trio's checkpoint halves written out, as below).
-            if not _uncancelled():
+            if not uncancelled():
                 await checkpoint_if_cancelled()
             if ahead.chunks:
                 data: bytes = ahead.take(max_bytes)
-                (await _YIELD(_SHIELDED)).unwrap()
+                await pass_schedule_point()
                 return data
             return await sock._recv_ahead(ahead, max_bytes)
         if ahead is None and not sock._ahead_unchecked and type(max_bytes) is int:
             # NativeSocket.recv's direct attempt, inlined (the socket does
             # not receive ahead), and Trio's two checkpoint halves with it.
-            if not _uncancelled():
+            if not uncancelled():
                 await checkpoint_if_cancelled()
             try:
                 received: bytes = sock._sock.recv(max_bytes)
@@ -148,7 +124,7 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
                 await cancel_shielded_checkpoint()
                 raise
             COUNTS["direct"] += 1
-            (await _YIELD(_SHIELDED)).unwrap()  # cancel_shielded_checkpoint()
+            await pass_schedule_point()
             return received
         return await sock.recv(max_bytes)
     except OSError as exc:
@@ -185,13 +161,13 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                 if sock._batched:
                     # One send op for the whole buffer, no system call of
                     # our own: the tick's io_uring_enter submits it.
-                    if not _uncancelled():
+                    if not uncancelled():
                         await checkpoint_if_cancelled()
                     sent = await sock._send_batched(view)
                 else:
                     # NativeSocket._send_rest's direct attempt, inlined, and
                     # Trio's two checkpoint halves with it (as in receive_some).
-                    if not _uncancelled():
+                    if not uncancelled():
                         await checkpoint_if_cancelled()
                     try:
                         sent = sock._sock.send(view)
@@ -202,7 +178,7 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                         raise
                     else:
                         COUNTS["direct"] += 1
-                        (await _YIELD(_SHIELDED)).unwrap()
+                        await pass_schedule_point()
                 while sent < total:
                     with view[sent:] as remaining:
                         sent += await sock._send_rest(remaining)
@@ -222,19 +198,8 @@ def _mirrors_this_trio() -> bool:
     socket_init: Any = _SocketType.__init__
     detector = getattr(_hs, "ConflictDetector", None)
     held = detector is not None and vars(detector("probe")).keys() >= {"_held", "_msg"}
-    if_cancelled: Any = checkpoint_if_cancelled
-    shielded: Any = cancel_shielded_checkpoint
-    mirrored_checkpoints = (
-        _YIELD is not None
-        and _SHIELDED is not None
-        and {"_cancel_status", "effectively_cancelled", "main_task", "ki_pending", "_cancel_points"}
-        <= set(if_cancelled.__code__.co_names)
-        and {"_async_yield", "CancelShieldedCheckpoint", "unwrap"}
-        <= set(shielded.__code__.co_names)
-    )
     return (
-        mirrored_checkpoints
-        and isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
+        isinstance(getattr(_hs, "_closed_stream_errnos", None), (set, frozenset))
         and isinstance(getattr(_hs, "DEFAULT_RECEIVE_SIZE", None), int)
         and "_send_conflict_detector" in probe.__code__.co_names
         and "_did_shutdown_SHUT_WR" in socket_init.__code__.co_names
