@@ -36,7 +36,7 @@ from .binary import AsyncBinaryFile
 from .textcodec import pack_cookie, reconstruct, unpack_cookie
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    pass
 
 _CHUNK_SIZE = 8192
 _OFF_MAX = 2**63 - 1
@@ -362,16 +362,6 @@ class AsyncTextFile(AsyncFile[str]):
             raise
         self._telling = True  # as TextIOWrapper.flush
         await self.buffer.flush()
-
-    async def writelines(self, lines: Iterable[str]) -> None:
-        """Write each of ``lines`` (no line endings are added)."""
-        try:
-            items = iter(lines)
-        except Exception:
-            await refuse()
-            raise
-        for line in items:
-            await self.write(line)
 
     # -- position ------------------------------------------------------
 
