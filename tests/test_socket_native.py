@@ -732,6 +732,28 @@ def test_two_tasks_receiving_is_a_busy_error_as_in_trio() -> None:
     trio.run(main)
 
 
+def test_a_reader_waiting_for_readiness_inside_an_op_still_holds_the_socket() -> None:
+    """``MSG_DONTWAIT`` makes the op answer EAGAIN and wait for readiness instead.
+
+    That task still waits to read the socket, so a second reader gets
+    ``BusyResourceError``, as on stock Trio.
+    """
+
+    async def main() -> None:
+        a, b = trio.socket.socketpair()
+        with a, b, trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.recv, 1, stdsocket.MSG_DONTWAIT)
+                await trio.testing.wait_all_tasks_blocked()
+                # Two bytes: a second reader that wrongly got in still ends.
+                nursery.start_soon(b.send, b"xy")
+                with pytest.raises(trio.BusyResourceError):
+                    await a.recv(1)
+
+    trio_uring.run(main)
+    trio.run(main)
+
+
 def test_msg_dontwait_still_waits_like_trio() -> None:
     """The kernel answers -EAGAIN to MSG_DONTWAIT; the call still waits, as Trio's does."""
 

@@ -91,10 +91,14 @@ class Polling(InFlight):
             raise trio.BusyResourceError("another task is already reading / writing this fd")
         ring = self._ring
         ud = ring.next_user_data()
-        op = Op(ud, kind, fd, _POLL_ADD, current_task())
+        task = current_task()
+        op = Op(ud, kind, fd, _POLL_ADD, task)
         op.index = ring.push_poll(fd, mask, ud)
         self._ops[ud] = op
         waiters[fd] = op
+        # Parked on a wait of ours until woken (Trio clears it then): the
+        # socket calls' one-waiter rule reads it (_sockets/base.py: _claim).
+        task.custom_sleep_data = op
         await park(poll_abort(waiters, fd, self._orphan))
 
     def _complete_poll(self, op: Op, res: int, cqe_flags: int) -> None:

@@ -193,10 +193,11 @@ class SocketBase(_SocketType):
         task is woken: on epoll, another task may wait on the socket as soon
         as the first one's readiness event is processed, before that task
         runs again. An op's wait ends the same way: the core marks a task
-        parked on an op in ``custom_sleep_data`` (``native.py``), and Trio
-        clears it when the op's completion wakes the task. So a socket is
-        busy while a task is parked on its op, not while the woken task
-        has yet to run.
+        parked on an op, or on a readiness wait an op path falls back to,
+        in ``custom_sleep_data`` (``native.py``, ``polling.py``), and Trio
+        clears it when the completion wakes the task. So a socket is busy
+        while a task is parked on its op, not while the woken task has yet
+        to run.
         """
         holder = self._reading if reading else self._writing
         if holder is True or (holder is not False and holder.custom_sleep_data is not None):
