@@ -78,7 +78,6 @@ def _either(native: Callable[..., Any], trios: Callable[..., Any]) -> Callable[.
     def constructor(*args: Any, **kwargs: Any) -> Any:
         return (native if _on_native_run() else trios)(*args, **kwargs)
 
-    constructor.__trio_uring_native__ = native  # type: ignore[attr-defined]
     return constructor
 
 
