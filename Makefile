@@ -59,7 +59,7 @@ conformance: $(STAMP_PKG)
 
 # The C shim built once more with AddressSanitizer, into build/asan (a copy
 # of the sources, so the normal build is untouched), and the op, stress,
-# pressure, native-socket and batched-path tests run on it. Python itself is
+# pressure, native-socket, batched-path and ring-mode tests run on it. Python itself is
 # not instrumented: libasan is preloaded and leak checking is off (CPython
 # keeps memory until exit). The quarantine of freed blocks is kept small
 # (4 MiB): ASan's default (256 MiB) makes RSS grow with every free, which the
@@ -67,7 +67,7 @@ conformance: $(STAMP_PKG)
 # nothing, so little is lost.
 ASAN_TESTS := tests/test_op_core.py tests/test_linked_timeouts.py tests/test_lowlevel.py \
 	tests/test_stress.py tests/test_ring_pressure.py tests/test_batched.py \
-	tests/test_socket_native.py
+	tests/test_socket_native.py tests/test_modes.py
 asan: $(STAMP_DEPS)
 	rm -rf build/asan && mkdir -p build/asan/src
 	cp -r trio_uring setup.py pyproject.toml README.md build/asan/src/

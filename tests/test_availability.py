@@ -115,13 +115,19 @@ SCENARIO = PRELUDE + textwrap.dedent(
 # -- running children ---------------------------------------------------------
 
 
+STEERING_VARIABLES = (
+    "TRIO_URING_INSTALL", "TRIO_URING_SIMULATE_FAILURE", "PYTHONWARNINGS",
+    "TRIO_URING_MODE", "TRIO_URING_DATA_PATH",
+)  # fmt: skip
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment without anything that steers trio_uring."""
     env = {
         key: value
         for key, value in os.environ.items()
         # PYTHONWARNINGS could hide the warnings under test.
-        if key not in ("TRIO_URING_INSTALL", "TRIO_URING_SIMULATE_FAILURE", "PYTHONWARNINGS")
+        if key not in STEERING_VARIABLES
     }
     env.update(extra)
     return env
@@ -616,6 +622,27 @@ def test_hook_installs_the_switch_in_child_processes(value: str, fallback: str) 
     assert proc.stderr == ""
 
 
+@pytest.mark.usefixtures("needs_uring")
+def test_hook_takes_the_mode_and_data_path_from_the_environment() -> None:
+    env = child_env(
+        TRIO_URING_INSTALL="raise", TRIO_URING_MODE="sqpoll", TRIO_URING_DATA_PATH="Batched"
+    )
+    result, proc = run_script(HOOK_SCRIPT, env=env)
+    assert "mode='sqpoll'" in result["settings"]
+    assert "data_path='batched'" in result["settings"]
+    assert result["trio_run"]["value"]["backend"] == "io_uring"
+    assert proc.stderr == ""
+
+
+@pytest.mark.usefixtures("needs_uring")
+def test_hook_warns_about_a_bad_mode_and_keeps_the_default() -> None:
+    env = child_env(TRIO_URING_INSTALL="1", TRIO_URING_MODE="iopoll")
+    result, proc = run_script(HOOK_SCRIPT, env=env)
+    assert result["installed"] is True
+    assert "mode='interrupt'" in result["settings"]
+    assert "TRIO_URING_MODE='iopoll' is ignored: mode must be one of" in proc.stderr
+
+
 @pytest.mark.parametrize("value", ["", "0"])
 def test_hook_does_nothing_unless_asked(value: str) -> None:
     result, _ = run_script(HOOK_SCRIPT, env=child_env(TRIO_URING_INSTALL=value))
@@ -738,10 +765,14 @@ def test_info_json_when_available() -> None:
         "linked_timeouts": True,
         "native_sockets": True,
         "data_path": "direct",
+        "mode": "interrupt",
+        "sqpoll_idle": 1.0,
     }
     assert info["installed"] is False
     assert info["environment"] == {
         "TRIO_URING_INSTALL": None,
+        "TRIO_URING_MODE": None,
+        "TRIO_URING_DATA_PATH": None,
         "TRIO_URING_SIMULATE_FAILURE": None,
     }
     assert info["system"]["seccomp"] == seccomp_mode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import trio
@@ -21,12 +21,23 @@ import trio_uring
 import trio_uring.socket as usocket
 from trio_uring import UringStatistics
 from trio_uring._core import multishot as _multishot
+from trio_uring._core.settings import Mode
 from trio_uring._sockets import ahead as _ahead
 from trio_uring._sockets.counts import COUNTS
 
+_MODE: list[Mode] = ["interrupt"]
+
+
+@pytest.fixture(autouse=True, params=["interrupt", "sqpoll"])
+def ring_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test here twice: on an interrupt-driven ring, and with a kernel thread submitting."""
+    _MODE[0] = request.param
+    yield
+    _MODE[0] = "interrupt"
+
 
 def run_batched(fn: Callable[[], Awaitable[None]]) -> None:
-    trio_uring.run(fn, fallback="raise", data_path="batched")
+    trio_uring.run(fn, fallback="raise", data_path="batched", mode=_MODE[0])
 
 
 def io_stats() -> UringStatistics:

@@ -53,8 +53,8 @@ class Cause:
 
     code: str
     """Machine-readable: ``seccomp``, ``disabled``, ``not-supported``,
-    ``memlock``, ``missing-feature``, ``missing-opcode``, ``extension`` or
-    ``error``."""
+    ``memlock``, ``missing-feature``, ``missing-opcode``, ``extension``,
+    ``sqpoll`` (only a ring with the SQPOLL mode was refused) or ``error``."""
     message: str
     """A sentence for people, naming the cause and what to do."""
     errno: int | None = None
@@ -197,6 +197,24 @@ def _setup_error_cause(err: int) -> Cause:
     )
 
 
+def _sqpoll_cause(err: int) -> Cause:
+    """Why a ring with ``IORING_SETUP_SQPOLL`` could not be had (``err`` from the setup)."""
+    try:
+        from .ring import Ring
+
+        Ring(1).close()
+    except OSError:
+        return _setup_error_cause(err)  # no ring at all: the general cause says why
+    return Cause(
+        "sqpoll",
+        f"this kernel ({platform.release()}) refused an io_uring with IORING_SETUP_SQPOLL "
+        f"({errno_mod.errorcode.get(err, err)}: {os.strerror(err)}), though it sets up "
+        "other rings; before Linux 5.11 SQPOLL needs CAP_SYS_ADMIN. mode='interrupt' "
+        "(the default) works here",
+        err,
+    )
+
+
 def _simulated() -> str:
     return os.environ.get(SIMULATE_ENV, "").strip()
 
@@ -239,9 +257,12 @@ def open_ring(settings: Settings, *, single_issuer: bool = True) -> Ring:
             single_issuer=(
                 single_issuer and settings.data_path == "batched" and not building_a_guest_run()
             ),
+            sqpoll_idle_ms=settings.sqpoll_idle_ms,
         )
     except OSError as exc:
         err = exc.errno if exc.errno is not None else errno_mod.EIO
+        if settings.mode == "sqpoll":
+            raise UringUnavailableError(_sqpoll_cause(err)) from exc
         raise UringUnavailableError(_setup_error_cause(err)) from exc
     try:
         features = ring.features

@@ -136,6 +136,8 @@ class UringIOManager(Polling, NativeOps, Multishot):
             linked_timeouts_fired=self._timeouts_fired,
             ops_resubmitted=self._resubmitted,
             ring_entries=self._ring.sq_entries,
+            mode="sqpoll" if self._ring.sqpoll else "interrupt",
+            sq_wakeups=self._ring.sq_wakeups,
         )
 
     def force_wakeup(self) -> None:

@@ -41,6 +41,7 @@ from .abi import (
     SETUP_COOP_TASKRUN,
     SETUP_DEFER_TASKRUN,
     SETUP_SINGLE_ISSUER,
+    SETUP_SQPOLL,
     SETUP_SUBMIT_ALL,
     SETUP_TASKRUN_FLAG,
 )
@@ -67,6 +68,11 @@ DEFERRED_SETUP: Final = (
 )  # fmt: skip
 COOPERATIVE_SETUP: Final = SETUP_CLAMP | SETUP_SUBMIT_ALL | SETUP_COOP_TASKRUN
 PLAIN_SETUP: Final = SETUP_CLAMP
+# SQPOLL (see shim.c): a kernel thread submits. The kernel refuses it with
+# the task-run flags above (they are about interrupting *our* thread, and
+# with SQPOLL the completions' task work runs in the poller);
+# SINGLE_ISSUER it accepts, but the poller is the one submitter anyway.
+SQPOLL_SETUPS: Final = (SETUP_SQPOLL | SETUP_CLAMP | SETUP_SUBMIT_ALL, SETUP_SQPOLL | SETUP_CLAMP)
 
 _generations = itertools.count(1)
 _monotonic = time.monotonic
@@ -108,12 +114,17 @@ class Ring:
         flags: int = -1,
         *,
         single_issuer: bool = True,
+        sqpoll_idle_ms: int | None = None,
     ) -> None:
         if entries <= 0:
             raise ValueError(f"ring entries must be positive, not {entries}")
         if cq_entries < 0:
             raise ValueError(f"cq_entries must be >= 0, not {cq_entries}")
-        if flags == -1:
+        if sqpoll_idle_ms is not None:
+            if not 1 <= sqpoll_idle_ms <= 0xFFFF_FFFF:
+                raise ValueError(f"sqpoll_idle_ms must be 1 to 2**32 - 1, not {sqpoll_idle_ms}")
+            tries = list(SQPOLL_SETUPS) if flags == -1 else [flags | SETUP_SQPOLL]
+        elif flags == -1:
             tries = [COOPERATIVE_SETUP, PLAIN_SETUP]
             if single_issuer:
                 tries.insert(0, DEFERRED_SETUP)
@@ -122,7 +133,7 @@ class Ring:
         info = ffi.new("struct tu_info *")
         out = ffi.new("struct tu_ring **")
         for flags in tries:
-            ret = lib.tu_setup(entries, cq_entries, flags, out, info)
+            ret = lib.tu_setup(entries, cq_entries, flags, sqpoll_idle_ms or 0, out, info)
             if ret != -errno.EINVAL:
                 break
         if ret < 0:
@@ -131,6 +142,7 @@ class Ring:
         self.fd: int = info.fd
         self.features: int = info.features
         self.setup_flags: int = info.setup_flags
+        self.sqpoll: bool = bool(info.setup_flags & SETUP_SQPOLL)
         # Every enter names the ring by a registered index (5.18), if the
         # kernel lets us: one fd lookup less per system call. The index is
         # the registering thread's own, so only for a single-issuer ring
@@ -162,6 +174,11 @@ class Ring:
     def forked(self) -> bool:
         """Whether this process is a child of ``fork()`` and the ring its parent's."""
         return not self.closed and bool(lib.tu_forked(self._ring))
+
+    @property
+    def sq_wakeups(self) -> int:
+        """How many times a submission had to wake the SQPOLL thread (0 on other rings)."""
+        return int(lib.tu_sq_wakeups(self._ring)) if not self.closed else self._final_wakeups
 
     @property
     def enter_calls(self) -> int:
@@ -333,7 +350,18 @@ class Ring:
 
     def _make_room(self, count: int) -> None:
         while lib.tu_sq_space(self._ring) < count:
-            self.submit()
+            if not self.sqpoll:
+                self.submit()
+                continue
+            # The poller frees slots as it submits: wake it if it sleeps
+            # and wait for room (completions parked in the kernel can
+            # hold it up, so take those into the backlog first).
+            if lib.tu_cq_overflowed(self._ring):
+                self._reap_into_backlog()
+                self._flush_overflow()
+            ret = lib.tu_sq_wait(self._ring)
+            if ret < 0 and ret != -_EINTR:
+                raise enter_error(ret)
 
     # -- submission and waiting -------------------------------------------
 
@@ -493,6 +521,7 @@ class Ring:
         """
         if not self.closed:
             self._final_enters = int(lib.tu_enter_count(self._ring))
+            self._final_wakeups = int(lib.tu_sq_wakeups(self._ring))
             self.closed = True
             if release_buffers:
                 lib.tu_pbuf_release(self._ring)

@@ -14,6 +14,8 @@ Fallback = Literal["warn", "raise"]
 FALLBACKS: tuple[Fallback, ...] = ("warn", "raise")
 DataPath = Literal["direct", "batched"]
 DATA_PATHS: tuple[DataPath, ...] = ("direct", "batched")
+Mode = Literal["interrupt", "sqpoll"]
+MODES: tuple[Mode, ...] = ("interrupt", "sqpoll")
 
 
 def _check_entries(_: object, __: object, value: int) -> None:
@@ -31,6 +33,27 @@ def _check_fallback(_: object, __: object, value: str) -> None:
 def _check_data_path(_: object, __: object, value: str) -> None:
     if value not in DATA_PATHS:
         raise ValueError(f"data_path must be one of {DATA_PATHS}, not {value!r}")
+
+
+def _check_mode(_: object, __: object, value: str) -> None:
+    if value == "iopoll":
+        # Measured on 6.18 (docs/modes.md): an IOPOLL ring answers POLL_ADD
+        # and RECV with EINVAL, and a Trio run cannot do without them.
+        raise ValueError(
+            "mode must be one of ('interrupt', 'sqpoll'), not 'iopoll': an IOPOLL ring "
+            "refuses socket and poll operations (EINVAL), which every Trio run needs, and "
+            "serves only O_DIRECT files on block devices with poll queues (docs/modes.md)"
+        )
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {value!r}")
+
+
+def _check_idle(_: object, __: object, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"sqpoll_idle must be a number of seconds, not {type(value).__name__}")
+    # The kernel takes whole milliseconds in 32 bits.
+    if not 0.001 <= value <= 3600:
+        raise ValueError(f"sqpoll_idle must be between 0.001 and 3600 seconds, not {value!r}")
 
 
 @attrs.frozen
@@ -57,6 +80,21 @@ class Settings:
     and ``send_all`` is one send op, both submitted and reaped by the tick's
     one ``io_uring_enter`` (``docs/sockets.md`` has the measurements that
     decide the default)."""
+    mode: Mode = attrs.field(default="interrupt", validator=_check_mode)
+    """How the ring is driven. ``"interrupt"``: this thread submits with
+    ``io_uring_enter`` and sleeps in it for completions. ``"sqpoll"``
+    (``IORING_SETUP_SQPOLL``): a kernel thread polls the SQ and submits on
+    its own core, so a busy program makes no system call to submit; it costs
+    that core while it polls (``docs/modes.md`` has the measurements)."""
+    sqpoll_idle: float = attrs.field(default=1.0, validator=_check_idle)
+    """``mode="sqpoll"``: seconds the kernel thread keeps polling after the
+    last submission before it sleeps (the next submission then wakes it with
+    one system call). Whole milliseconds; the kernel's own default is 1 s."""
+
+    @property
+    def sqpoll_idle_ms(self) -> int | None:
+        """The ring's ``sq_thread_idle`` in milliseconds, or None when not SQPOLL."""
+        return max(1, round(self.sqpoll_idle * 1000)) if self.mode == "sqpoll" else None
 
 
 _current = Settings()

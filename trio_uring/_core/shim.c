@@ -28,6 +28,18 @@
    layer (ring.py) handles that by reaping and retrying; this file just
    reports.
 
+   With IORING_SETUP_SQPOLL a kernel thread of our process (iou-sqp-PID)
+   polls the SQ tail and submits what we publish, on its own core: while
+   it is busy a program submits and reaps with no system call at all.
+   After sq_thread_idle ms with nothing to submit it sleeps and sets
+   IORING_SQ_NEED_WAKEUP in the SQ flags; whoever publishes an SQE then
+   must enter with IORING_ENTER_SQ_WAKEUP (after a full barrier, so that
+   the thread cannot look at the old tail and go to sleep in between).
+   to_submit means nothing to such a ring; IORING_ENTER_SQ_WAIT waits for
+   the thread to make room in a full SQ. The thread reads SQEs as soon as
+   the tail moves, so an entry already published can never be rewritten
+   (tu_neutralize refuses on such a ring; a cancel goes to the kernel).
+
    Nothing here knows about Trio or Python objects: every pointer handed in
    is kept alive by the caller (the op record) until its completion arrives.
    Compiled with -Wall -Wextra -Werror (and under AddressSanitizer in CI). */
@@ -87,6 +99,9 @@ struct tu_ring {
     /* DEFER_TASKRUN: completions are posted only when we enter with
        GETEVENTS, so a tick that finds the CQ empty must still enter. */
     int defer_taskrun;
+    /* SQPOLL: the kernel's thread submits; we only wake it when it sleeps. */
+    int sqpoll;
+    unsigned long long sq_wakeups;
     /* The provided-buffer ring (tu_pbuf_setup), or NULL. */
     struct io_uring_buf_ring *pbuf_ring;
     size_t pbuf_ring_sz;
@@ -163,7 +178,7 @@ void tu_destroy(struct tu_ring *r)
 }
 
 int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
-             struct tu_ring **out, struct tu_info *info)
+             unsigned sq_thread_idle_ms, struct tu_ring **out, struct tu_info *info)
 {
     struct io_uring_params p;
     struct tu_ring *r;
@@ -173,6 +188,8 @@ int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
     pthread_once(&tu_atfork_once, tu_register_atfork);
     memset(&p, 0, sizeof p);
     p.flags = flags;
+    if (flags & IORING_SETUP_SQPOLL)
+        p.sq_thread_idle = sq_thread_idle_ms;
     if (cq_entries) {
         p.flags |= IORING_SETUP_CQSIZE;
         p.cq_entries = cq_entries;
@@ -191,6 +208,7 @@ int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
     r->forks = tu_forks;
     r->enter_fd = fd;
     r->defer_taskrun = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+    r->sqpoll = (p.flags & IORING_SETUP_SQPOLL) != 0;
 
     r->sq_ring_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     r->cq_ring_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
@@ -417,7 +435,7 @@ int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data)
     struct io_uring_sqe *sqe;
     uint8_t keep;
 
-    if (TU_FORKED(r))
+    if (TU_FORKED(r) || r->sqpoll)
         return 0;
     if ((int)(index - head) < 0 || (int)(r->sq_tail - index) <= 0)
         return 0;
@@ -433,12 +451,48 @@ int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data)
     return 1;
 }
 
+/* SQPOLL: IORING_ENTER_SQ_WAKEUP if the kernel's thread sleeps and SQEs
+   wait for it, else 0 (it will see them by itself). The fence orders our
+   tail store before the flags load; the kernel orders its flag store
+   before its last look at the tail the same way. */
+static unsigned tu_sqpoll_wakeup(struct tu_ring *r)
+{
+    if (!r->sqpoll || tu_sq_pending(r) == 0)
+        return 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(r->sq_kflags, __ATOMIC_RELAXED) & IORING_SQ_NEED_WAKEUP) {
+        r->sq_wakeups++;
+        return IORING_ENTER_SQ_WAKEUP;
+    }
+    return 0;
+}
+
+/* SQPOLL: wake the thread if it sleeps, then wait until the SQ is not
+   full (IORING_ENTER_SQ_WAIT returns at once when it isn't). */
+int tu_sq_wait(struct tu_ring *r)
+{
+    if (!r->sqpoll)
+        return -EINVAL;
+    return tu_sys_enter(r, 0, 0, tu_sqpoll_wakeup(r) | IORING_ENTER_SQ_WAIT, NULL, 0);
+}
+
+unsigned long long tu_sq_wakeups(struct tu_ring *r)
+{
+    return r->sq_wakeups;
+}
+
 /* Hand everything queued to the kernel without waiting. */
 int tu_submit(struct tu_ring *r)
 {
     unsigned pending = tu_sq_pending(r);
     if (pending == 0)
         return 0;
+    if (r->sqpoll) {
+        /* The thread submits: a system call only to wake it. */
+        unsigned wake = tu_sqpoll_wakeup(r);
+        int ret = wake ? tu_sys_enter(r, 0, 0, wake, NULL, 0) : 0;
+        return ret < 0 ? ret : (int)pending;
+    }
     /* With DEFER_TASKRUN the same call runs the completions' task work, so
        what the submission completed inline is in the CQ when it returns. */
     return tu_sys_enter(r, pending, 0,
@@ -471,7 +525,7 @@ int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns
         arg.ts = (uint64_t)(uintptr_t)&ts;
     }
     return tu_sys_enter(r, pending, wait_nr,
-                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                        IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | tu_sqpoll_wakeup(r),
                         &arg, sizeof arg);
 }
 
@@ -567,7 +621,11 @@ int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,
         /* Nothing to wait for: enter only to submit what is queued or to
            have deferred completions posted; a busy tick with neither makes
            no system call at all. */
-        if (tu_sq_pending(r) || tu_taskrun_pending(r))
+        if (r->sqpoll) {
+            unsigned wake = tu_sqpoll_wakeup(r);
+            if (wake)
+                ret = tu_sys_enter(r, 0, 0, wake, NULL, 0);
+        } else if (tu_sq_pending(r) || tu_taskrun_pending(r))
             ret = tu_sys_enter(r, tu_sq_pending(r), 0,
                                r->defer_taskrun ? IORING_ENTER_GETEVENTS : 0,
                                NULL, 0);

@@ -31,7 +31,7 @@ struct tu_info {
 struct tu_ring;
 
 int tu_setup(unsigned entries, unsigned cq_entries, unsigned flags,
-             struct tu_ring **out, struct tu_info *info);
+             unsigned sq_thread_idle_ms, struct tu_ring **out, struct tu_info *info);
 void tu_destroy(struct tu_ring *r);
 int tu_probe(struct tu_ring *r, unsigned char *supported, unsigned n);
 
@@ -48,6 +48,8 @@ long long tu_prep_cancel(struct tu_ring *r, uint64_t target, uint64_t user_data,
 int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data);
 
 int tu_submit(struct tu_ring *r);
+int tu_sq_wait(struct tu_ring *r);
+unsigned long long tu_sq_wakeups(struct tu_ring *r);
 int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns);
 int tu_flush_overflow(struct tu_ring *r);
 int tu_get_events(struct tu_ring *r, long long timeout_ns, uint64_t *user_data,

@@ -32,6 +32,11 @@ class UringStatistics:
     Trio's deadline had moved later."""
     ring_entries: int
     """SQ size of the ring."""
+    mode: str = "interrupt"
+    """``"sqpoll"`` when a kernel thread submits (``Settings.mode``), else ``"interrupt"``."""
+    sq_wakeups: int = 0
+    """SQPOLL: submissions that found the kernel thread asleep and woke it
+    (each one ``io_uring_enter``)."""
     backend: str = attrs.field(init=False, default="io_uring")
     """Always ``"io_uring"``."""
 

@@ -57,7 +57,7 @@ T = TypeVar("T")
 BACKEND_NAME = "trio_uring"
 """The name to pass as ``anyio.run(..., backend=...)`` or as ``anyio_backend``."""
 MODULE_NAME = f"anyio._backends._{BACKEND_NAME}"
-OPTION_NAMES = ("fallback", "entries", "linked_timeouts", "data_path")
+OPTION_NAMES = ("fallback", "entries", "linked_timeouts", "data_path", "mode", "sqpoll_idle")
 
 
 def split_options(options: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:

@@ -12,7 +12,7 @@ import trio
 from .._core.availability import Cause, UringUnavailableError, open_ring
 from .._core.compat import trio_run_module
 from .._core.manager import UringIOManager
-from .._core.settings import DataPath, Fallback, Settings, current_settings, set_settings
+from .._core.settings import DataPath, Fallback, Mode, Settings, current_settings, set_settings
 
 T = TypeVar("T")
 
@@ -119,6 +119,8 @@ def install(
     linked_timeouts: bool = True,
     native_sockets: bool = True,
     data_path: DataPath = "direct",
+    mode: Mode = "interrupt",
+    sqpoll_idle: float = 1.0,
 ) -> bool:
     """Make every later ``trio.run`` and ``start_guest_run`` in this process use io_uring.
 
@@ -139,7 +141,8 @@ def install(
     trio_run_module()  # refuse an unsupported Trio before anything else
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
                         linked_timeouts=linked_timeouts,
-                        native_sockets=native_sockets, data_path=data_path)  # fmt: skip
+                        native_sockets=native_sockets, data_path=data_path,
+                        mode=mode, sqpoll_idle=sqpoll_idle)  # fmt: skip
     try:
         open_ring(settings).close()
     except UringUnavailableError as exc:
@@ -191,6 +194,8 @@ def run(
     linked_timeouts: bool = True,
     native_sockets: bool = True,
     data_path: DataPath = "direct",
+    mode: Mode = "interrupt",
+    sqpoll_idle: float = 1.0,
     **trio_kwargs: Any,
 ) -> T:
     """Drop-in for ``trio.run`` that runs ``async_fn`` on io_uring.
@@ -200,13 +205,16 @@ def run(
     ``strict_exception_groups``) plus ours: ``fallback`` (``"warn"`` or
     ``"raise"``), ``entries`` (SQ size), ``linked_timeouts``,
     ``native_sockets`` (False: Trio's own sockets on the readiness path,
-    for comparison) and ``data_path`` (``"direct"`` or ``"batched"``, see
-    ``trio_uring.Settings``). The process-wide switch is left as it was.
+    for comparison), ``data_path`` (``"direct"`` or ``"batched"``), ``mode``
+    (``"interrupt"`` or ``"sqpoll"``) and ``sqpoll_idle`` (seconds), all
+    described on ``trio_uring.Settings``. The process-wide switch is left as
+    it was.
     """
     run_mod = trio_run_module()
     settings = Settings(entries=entries, fallback=_check_policy(fallback),
                         linked_timeouts=linked_timeouts,
-                        native_sockets=native_sockets, data_path=data_path)  # fmt: skip
+                        native_sockets=native_sockets, data_path=data_path,
+                        mode=mode, sqpoll_idle=sqpoll_idle)  # fmt: skip
     previous_cls = run_mod.TheIOManager
     previous_settings = set_settings(settings)
     run_mod.TheIOManager = _SwitchingManager

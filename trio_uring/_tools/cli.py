@@ -112,7 +112,10 @@ def gather_info() -> dict[str, Any]:
         "opcodes_known_supported": sum(1 for name in availability.opcodes if name in known),
         "settings": attrs.asdict(settings),
         "installed": is_installed(),
-        "environment": {name: os.environ.get(name) for name in (_INSTALL_ENV, SIMULATE_ENV)},
+        "environment": {
+            name: os.environ.get(name)
+            for name in (_INSTALL_ENV, "TRIO_URING_MODE", "TRIO_URING_DATA_PATH", SIMULATE_ENV)
+        },
         "system": {
             "seccomp": seccomp_mode(),
             "io_uring_disabled": read_int_file(SYSCTL_DISABLED),

@@ -40,10 +40,11 @@ PEER_SERVER_MODULE = "trio_uring._tools.bench.peer_servers"
 HOST = "127.0.0.1"
 # stock: Trio on epoll. uring-poll: trio_uring's I/O manager with Trio's own
 # sockets (readiness through POLL_ADD). uring: native socket ops as well.
-BACKENDS = ("stock", "uring-poll", "uring", "uring-batched")
+# uring-sqpoll: the batched path with a kernel thread polling the SQ.
+BACKENDS = ("stock", "uring-poll", "uring", "uring-batched", "uring-sqpoll")
 # Trio's backends run on trio_uring's I/O manager except stock; those report
 # SQEs per io_uring_enter.
-URING_BACKENDS = ("uring-poll", "uring", "uring-batched")
+URING_BACKENDS = ("uring-poll", "uring", "uring-batched", "uring-sqpoll")
 # Everything the echo benchmark can run: Trio's backends, then the peers
 # (asyncio's two ways of serving and uvloop; see peer_servers.py).
 ECHO_BACKENDS = (*BACKENDS, *PEER_BACKENDS)

@@ -28,7 +28,7 @@ from functools import partial
 
 import trio
 
-from trio_uring._core.settings import DataPath
+from trio_uring._core.settings import DataPath, Mode
 from trio_uring._tools.bench.ready import report_ready
 
 HOST = "127.0.0.1"
@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the server on the chosen backend, return exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--backend", choices=["stock", "uring", "uring-poll", "uring-batched"], required=True
+        "--backend",
+        choices=["stock", "uring", "uring-poll", "uring-batched", "uring-sqpoll"],
+        required=True,
     )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ready-file", default=None)
@@ -121,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         # "uring-poll": the I/O manager alone (readiness through POLL_ADD,
         # Trio's own sockets); "uring": native socket ops as well.
         # "uring-batched": the batched data path (Settings.data_path).
-        native = args.backend in ("uring", "uring-batched")
-        path: DataPath = "batched" if args.backend == "uring-batched" else "direct"
-        trio_uring.run(async_main, fallback="raise", native_sockets=native, data_path=path)
+        # "uring-sqpoll": the batched path on a ring whose SQ a kernel
+        # thread polls (Settings.mode), which is what SQPOLL is for.
+        native = args.backend != "uring-poll"
+        path: DataPath = "direct" if args.backend in ("uring", "uring-poll") else "batched"
+        mode: Mode = "sqpoll" if args.backend == "uring-sqpoll" else "interrupt"
+        trio_uring.run(
+            async_main, fallback="raise", native_sockets=native, data_path=path, mode=mode
+        )
     return 0
 
 
