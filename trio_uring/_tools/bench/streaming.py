@@ -4,22 +4,30 @@ A Trio program opens ``--connections`` TCP connections to its own
 ``serve_tcp`` server; each client pushes ``--mib`` MiB with ``send_all`` in
 1 MiB chunks while the server side counts what ``receive_some`` returns.
 Throughput is total bytes over wall time, from the first byte sent to the
-last byte counted. Each measurement runs in a fresh subprocess (one per
-backend per round, alternating); the summary reports medians and the ratio
-uring/stock (higher is better). The process's CPU time (user + system,
-client and server together) per GiB is reported beside it: on a shared
-machine the host's other tenants move wall-clock rates far more than CPU
-time per byte.
+last byte counted. Each measurement runs in a fresh subprocess; a round
+runs every backend once, in an order that rotates from round to round, and
+the ratio reported for a backend is the median over the rounds of its rate
+over stock Trio's in the same round (paired, so a round that the host's
+other tenants slowed down slows both sides of its pairs). The process's
+user and system CPU time (client and server together) per GiB is reported
+beside it: on a shared machine the host moves wall-clock rates far more
+than CPU time per byte.
+
+Backends: ``stock`` (Trio on epoll), ``uring`` (trio_uring's defaults),
+``uring-batched`` (``data_path="batched"``) and ``uring-sqpoll`` (the
+batched path on an SQPOLL ring, ``mode="sqpoll"``).
 
 Usage::
 
-    python benchmarks/bench_streaming.py [--connections 4] [--mib 256] [--repeat 3] [--json]
+    python benchmarks/bench_streaming.py [--connections 4] [--mib 256] [--repeat 3]
+        [--backends stock,uring,uring-batched] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +39,8 @@ import trio
 
 from . import worker_cwd
 
-BACKENDS = ("stock", "uring")
+BACKENDS = ("stock", "uring", "uring-batched", "uring-sqpoll")
+DEFAULT_BACKENDS = ("stock", "uring", "uring-batched")
 CHUNK = 1 << 20
 RECEIVE_SIZE = 256 * 1024
 
@@ -78,25 +87,45 @@ async def _measure(connections: int, mib: int) -> dict[str, Any]:
 
 def worker(backend: str, connections: int, mib: int) -> dict[str, Any]:
     """One measurement in this process (called in a fresh subprocess)."""
-    if backend == "uring":
+    started = os.times()
+    if backend == "stock":
+        result: dict[str, Any] = trio.run(_measure, connections, mib)
+    else:
         import trio_uring
 
-        result: dict[str, Any] = trio_uring.run(_measure, connections, mib, fallback="raise")
-    else:
-        result = trio.run(_measure, connections, mib)
-    if result["io_backend"] != {"uring": "io_uring", "stock": "epoll"}[backend]:
+        result = trio_uring.run(
+            _measure, connections, mib, fallback="raise",
+            data_path="direct" if backend == "uring" else "batched",
+            mode="sqpoll" if backend == "uring-sqpoll" else "interrupt",
+        )  # fmt: skip
+    ended = os.times()
+    if result["io_backend"] != ("epoll" if backend == "stock" else "io_uring"):
         raise SystemExit(f"ran on {result['io_backend']}, not {backend}")
+    gib = result["bytes"] / 2**30
+    # The whole run's, set-up included (a few ms): os.times has no finer clock.
+    result["user_s_per_gib"] = (ended.user - started.user) / gib
+    result["system_s_per_gib"] = (ended.system - started.system) / gib
     result["backend"] = backend
     return result
 
 
 def run_streaming_bench(
-    connections: int = 4, mib: int = 256, repeat: int = 3
+    connections: int = 4,
+    mib: int = 256,
+    repeat: int = 3,
+    backends: tuple[str, ...] = DEFAULT_BACKENDS,
 ) -> list[dict[str, Any]]:
-    """Both backends ``repeat`` times, alternating; one summary per backend."""
-    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
+    """``repeat`` rounds of every backend (stock first in the summary); one summary per backend."""
+    if "stock" not in backends:
+        raise ValueError("the ratios are against stock Trio: backends must include 'stock'")
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        raise ValueError(f"unknown backend(s) {bad}; choose among {BACKENDS}")
+    order = ("stock", *[b for b in backends if b != "stock"])
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in order}
     for rnd in range(repeat):
-        for backend in BACKENDS if rnd % 2 == 0 else BACKENDS[::-1]:
+        shift = rnd % len(order)
+        for backend in order[shift:] + order[:shift]:
             cmd = [sys.executable, "-m", "trio_uring._tools.bench.streaming", "--worker", backend,
                    "--connections", str(connections), "--mib", str(mib)]  # fmt: skip
             out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=worker_cwd())
@@ -104,34 +133,43 @@ def run_streaming_bench(
                 raise RuntimeError(f"{backend} worker failed:\n{out.stderr}")
             runs[backend].append(json.loads(out.stdout))
     summary = []
-    for backend in BACKENDS:
-        rates = [r["gib_per_s"] for r in runs[backend]]
-        cpu = [r["cpu_s_per_gib"] for r in runs[backend]]
+    for backend in order:
+        mine = runs[backend]
+        paired = list(zip(mine, runs["stock"], strict=True))
+        rates = [r["gib_per_s"] for r in mine]
         summary.append({
             "backend": backend, "connections": connections, "mib": mib, "repeat": repeat,
             "gib_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
-            "cpu_s_per_gib": statistics.median(cpu), "runs": runs[backend],
+            "cpu_s_per_gib": statistics.median(r["cpu_s_per_gib"] for r in mine),
+            "user_s_per_gib": statistics.median(r["user_s_per_gib"] for r in mine),
+            "system_s_per_gib": statistics.median(r["system_s_per_gib"] for r in mine),
+            # Paired with stock's run of the same round; > 1 is better for both.
+            "ratio": statistics.median(r["gib_per_s"] / s["gib_per_s"] for r, s in paired),
+            "cpu_ratio": statistics.median(
+                s["cpu_s_per_gib"] / r["cpu_s_per_gib"] for r, s in paired
+            ),
+            "runs": mine,
         })  # fmt: skip
-    for entry in summary:
-        entry["ratio"] = entry["gib_per_s"] / summary[0]["gib_per_s"]
-        # > 1: trio_uring spends less CPU per byte.
-        entry["cpu_ratio"] = summary[0]["cpu_s_per_gib"] / entry["cpu_s_per_gib"]
     return summary
 
 
 def format_table(summary: list[dict[str, Any]]) -> str:
     """The results as a fixed-width table."""
-    lines = [f"{'backend':8} {'GiB/s':>7} {'min-max':>13} {'x':>6} {'cpu s/GiB':>10} {'cpu x':>6}"]
+    lines = [
+        f"{'backend':13} {'GiB/s':>6} {'min-max':>11} {'x':>6} {'cpu s/GiB':>9} "
+        f"{'user':>6} {'system':>6} {'cpu x':>6}"
+    ]
     for e in summary:
         lines.append(
-            f"{e['backend']:8} {e['gib_per_s']:>7.2f} {e['min']:>6.2f}-{e['max']:<6.2f} "
-            f"{e['ratio']:>5.2f}x {e['cpu_s_per_gib']:>10.3f} {e['cpu_ratio']:>5.2f}x"
+            f"{e['backend']:13} {e['gib_per_s']:>6.2f} {e['min']:>5.2f}-{e['max']:<5.2f} "
+            f"{e['ratio']:>5.2f}x {e['cpu_s_per_gib']:>9.3f} {e['user_s_per_gib']:>6.3f} "
+            f"{e['system_s_per_gib']:>6.3f} {e['cpu_ratio']:>5.2f}x"
         )
     first = summary[0]
     lines.append(
-        f"medians of {first['repeat']} runs; {first['connections']} connections x "
-        f"{first['mib']} MiB; x = uring / stock (higher is better); cpu s/GiB: process "
-        "CPU (user + system) per GiB; cpu x = stock / uring (higher is better)"
+        f"{first['repeat']} rounds; {first['connections']} connections x {first['mib']} MiB; "
+        "GiB/s and CPU: medians; x: median of the paired per-round ratios to stock "
+        "(higher is better); cpu x: the same for CPU per GiB, stock / backend"
     )
     return "\n".join(lines)
 
@@ -142,6 +180,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--mib", type=int, default=256, help="MiB sent per connection")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--backends", default=",".join(DEFAULT_BACKENDS),
+        help=f"comma-separated, among {','.join(BACKENDS)}; stock is always run",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,7 +192,12 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.connections, args.mib)))
         return 0
-    summary = run_streaming_bench(args.connections, args.mib, args.repeat)
+    chosen = tuple(b for b in args.backends.split(",") if b)
+    bad = [b for b in chosen if b not in BACKENDS]
+    if bad:
+        parser.error(f"unknown backend(s) {','.join(bad)}; choose among {','.join(BACKENDS)}")
+    backends = ("stock", *[b for b in chosen if b != "stock"])
+    summary = run_streaming_bench(args.connections, args.mib, args.repeat, backends)
     print(json.dumps(summary, indent=2) if args.json else format_table(summary))
     return 0
 
