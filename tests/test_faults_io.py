@@ -212,6 +212,62 @@ def test_emfile_reaches_the_waiting_accept_and_the_connection_waits_for_the_next
     assert open_fds() == before
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_multishot_accept_keeps_the_fd_limit_it_was_armed_under(backend: str) -> None:
+    # A known difference (docs/conformance.md), pinned down: the soft fd
+    # limit is lowered below every free fd while accept waits. Stock
+    # Trio's accept then fails EMFILE; the kernel's multishot accept read
+    # RLIMIT_NOFILE when it was armed and accepts past the new limit.
+    # Either way the connection is not lost: stock's stays queued.
+    outcome: list[Any] = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    async def main() -> None:
+        listener = trio.socket.socket()
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = stdsocket.socket()
+
+        async def accept() -> None:
+            try:
+                conn, _ = await listener.accept()
+            except OSError as exc:
+                outcome.append(("error", exc.errno))
+            else:
+                outcome.append(("accepted", conn.fileno() >= limit))
+                conn.close()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept)
+            await trio.testing.wait_all_tasks_blocked()
+            limit = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 1
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+            fillers = _exhaust_fds()  # every fd below the new limit taken
+            try:
+                client.connect(listener.getsockname())
+                with trio.fail_after(5):
+                    while not outcome:
+                        await trio.sleep(0.01)
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if outcome == [("error", errno.EMFILE)]:
+            # Stock's connection waited in the listen queue: it is still there.
+            with trio.fail_after(5):
+                conn, _ = await listener.accept()
+            conn.close()
+        client.close()
+        listener.close()
+
+    try:
+        run_on(backend, main)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    expected = ("error", errno.EMFILE) if backend == "stock" else ("accepted", True)
+    assert outcome == [expected]
+
+
 # -- RLIMIT_MEMLOCK too small for the provided-buffer ring -----------------------------
 
 MEMLOCK_CHILD = r"""
