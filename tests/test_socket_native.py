@@ -17,6 +17,7 @@ import trio_uring
 from trio_uring import socket as usocket
 from trio_uring._core.manager import UringIOManager, running_manager
 from trio_uring._core.ops import NATIVE
+from trio_uring._core.settings import DataPath
 from trio_uring._sockets import counts as _base
 from trio_uring._sockets import receiving as _receiving
 from trio_uring._sockets import socket as _socket
@@ -125,6 +126,58 @@ def test_trios_socketpair_fromfd_and_from_stdlib_socket_are_native_on_our_runs()
     assert all(issubclass(k, trio.socket.SocketType) for k in stock)
     assert usocket.NativeSocket not in trio_uring.run(kinds, native_sockets=False)
     assert usocket.NativeSocket not in _trio_constructors_kinds()
+
+
+@pytest.mark.parametrize("data_path", ["direct", "batched"])
+def test_closing_the_stdlib_socket_behind_from_stdlib_socket_closes_the_connection(
+    data_path: DataPath,
+) -> None:
+    # Trio's test_ssl does this: wrap one end of a stdlib socketpair, use
+    # it, then close the stdlib object itself (no task waits on it). The
+    # peer must see EOF then, as on stock Trio: no op of ours may keep the
+    # file open in the kernel (receiving ahead would have, on the batched path).
+    async def main() -> bytes:
+        a, b = stdsocket.socketpair()
+        b.settimeout(5)  # a failure is a timeout here, not a hang
+        with a, b:
+            stream = trio.SocketStream(trio.socket.from_stdlib_socket(a))
+            b.send(b"hello")
+            assert await stream.receive_some(5) == b"hello"
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stream.receive_some, 5)
+                await trio.testing.wait_all_tasks_blocked()
+                b.send(b"again")
+            a.close()  # the stdlib object, not the Trio socket
+            return b.recv(10)
+
+    assert trio_uring.run(main, fallback="raise", data_path=data_path) == b""
+
+
+def test_closing_a_wrapped_stdlib_listener_stops_accepting() -> None:
+    # The same for a listener that waited in accept (where a multishot
+    # accept would keep accepting after the stdlib object closed).
+    async def main() -> int:
+        listener = stdsocket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = listener.getsockname()
+        wrapped = trio.socket.from_stdlib_socket(listener)
+        async with trio.open_nursery() as nursery:
+
+            async def accept_one() -> None:
+                conn, _ = await wrapped.accept()
+                conn.close()
+
+            nursery.start_soon(accept_one)
+            await trio.testing.wait_all_tasks_blocked()
+            with stdsocket.create_connection(address, timeout=5):
+                pass
+        listener.close()
+        probe = stdsocket.socket()
+        with probe:
+            return probe.connect_ex(address)
+
+    assert trio_uring.run(main, fallback="raise") == errno.ECONNREFUSED
 
 
 def test_a_woken_reader_no_longer_holds_the_socket_as_in_trio() -> None:

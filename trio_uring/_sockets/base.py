@@ -124,10 +124,28 @@ class SocketBase(_SocketType):
         # starts it where the socket and run can.
         self._ahead: ReceiveAhead | None = None
         self._ahead_unchecked = True
+        # Whether the caller holds the stdlib socket too (from_stdlib_socket)
+        # and may close it behind our back: see share().
+        self._shared = False
         # The run's manager, once an op of this socket has looked it up.
         self._mgr: UringIOManager | None = None
         # Whether send_all takes the batched path (None: not decided yet).
         self._batched: bool | None = None
+
+    def share(self) -> None:
+        """Keep no op in flight that no task waits on: the stdlib socket is the caller's too.
+
+        A multishot op (receiving ahead, accepting ahead) holds a reference
+        to the socket's file in the kernel. On a socket that only we can
+        close, ``close()`` cancels it first. But code that wrapped its own
+        stdlib socket (``trio.socket.from_stdlib_socket``) may close that
+        object directly, as stock Trio allows when no task waits on it; the
+        fd would then go while the kernel kept the connection open (no EOF
+        for the peer, a listener still accepting). So such a socket
+        receives and accepts with one op per waiting call, never ahead.
+        """
+        self._shared = True
+        self._ahead_unchecked = False  # receives: direct first, an op while one waits
 
     def _op_manager(self) -> UringIOManager | None:
         """The running manager if it is ours (cached on the socket while its run lasts)."""

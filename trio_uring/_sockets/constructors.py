@@ -60,8 +60,14 @@ def fromfd(
 
 
 def from_stdlib_socket(sock: _stdlib_socket.socket) -> NativeSocket:
-    """Like ``trio.socket.from_stdlib_socket``: wrap (and own) a stdlib socket."""
-    return NativeSocket(sock)
+    """Like ``trio.socket.from_stdlib_socket``: wrap a stdlib socket the caller may close itself.
+
+    The caller keeps ``sock`` and may close it directly, so the native
+    socket keeps no op in the kernel that no task waits on (``share``).
+    """
+    native = NativeSocket(sock)
+    native.share()
+    return native
 
 
 def _on_native_run() -> bool:

@@ -176,7 +176,12 @@ class NativeSocket(Receiving, Sending):
             await cancel_shielded_checkpoint()
             return result
 
-        use_multishot = _multishot_accept and _KERNEL_HAS_MULTISHOT_ACCEPT and mgr.supports(_ACCEPT)
+        use_multishot = (
+            _multishot_accept
+            and not self._shared
+            and _KERNEL_HAS_MULTISHOT_ACCEPT
+            and mgr.supports(_ACCEPT)
+        )
 
         def attempt() -> tuple[NativeSocket, Any]:
             sock, address = self._sock.accept()
