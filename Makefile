@@ -47,13 +47,15 @@ unit: $(STAMP_PKG)
 	$(PYTEST) -q
 
 # Three suites, each run on stock Trio and on io_uring and compared test by
-# test (docs/conformance.md): Trio's own, anyio's and trio-websocket's (the
-# last two from their sdists, downloaded once into build/).
+# test (docs/conformance.md): Trio's own (twice: on the default data path
+# and on the batched one), anyio's and trio-websocket's (the last two from
+# their sdists, downloaded once into build/).
 # pytest-trio (here for the pytest plugin's tests and trio-websocket's suite)
 # is no part of Trio's own suite: loaded into it, it fails three tests in
 # test_testing_raisesgroup on both backends. Keep it out of that one.
 conformance: $(STAMP_PKG)
 	PYTEST_ADDOPTS="-p no:trio" $(PY) tests/conformance/run_trio_suite.py
+	PYTEST_ADDOPTS="-p no:trio" $(PY) tests/conformance/run_trio_suite.py --data-path batched
 	$(PY) tests/conformance/run_anyio_suite.py
 	$(PY) tests/conformance/run_websocket_suite.py
 

@@ -295,3 +295,33 @@ def test_why_iopoll_is_no_mode_an_iopoll_ring_refuses_polls_and_receives() -> No
         ring.close()
         a.close()
         b.close()
+
+
+def test_closing_a_socket_a_task_waits_on_wakes_it_with_closed_resource_error() -> None:
+    # Trio's test_interrupted_by_close: the waiter's op may still be in the
+    # SQ when the socket closes (an SQPOLL ring can't turn it into a NOP).
+    # The close must wait until the poller has read it, or the poller looks
+    # the fd up after the close (EBADF, or another file that took the fd
+    # number).
+    async def reader(a: trio.socket.SocketType, started: list[bool]) -> None:
+        started.append(True)
+        with pytest.raises(trio.ClosedResourceError):
+            await a.recv(1)  # an op, queued just before the close
+
+    async def main() -> None:
+        for _ in range(20):
+            # The poller falls asleep (1 ms idle): an SQE queued now waits in
+            # the SQ until a submission wakes it, which the close comes before.
+            await trio.sleep(0.005)
+            a, b = trio.socket.socketpair()
+            started: list[bool] = []
+            with b:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(reader, a, started)
+                    # Closed in the same batch of steps as the reader's wait
+                    # (Trio runs a batch in random order: often enough).
+                    while not started:
+                        await trio.lowlevel.checkpoint()
+                    a.close()
+
+    run_sqpoll(main, data_path="direct", sqpoll_idle=0.001)

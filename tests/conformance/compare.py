@@ -73,7 +73,11 @@ def probe_verdict(lines: list[str], each_test: bool) -> str | None:
 
 
 def run_pair(
-    run: RunSuite, prefix: str, extra: list[str], each_test: bool = False
+    run: RunSuite,
+    prefix: str,
+    extra: list[str],
+    each_test: bool = False,
+    uring_settings: dict[str, str] | None = None,
 ) -> tuple[Outcomes, Outcomes, bool]:
     """One stock run and one io_uring run; the flag says the probe confirmed io_uring.
 
@@ -81,6 +85,8 @@ def run_pair(
     children included, through the start-up hook) and loads ``uring_probe``,
     which records the backend a fresh ``trio.run`` gets at start and finish,
     and with ``each_test`` the backend of every pytest-trio test's own run.
+    ``uring_settings``: more of the start-up hook's variables for that run
+    (``TRIO_URING_DATA_PATH``...).
     """
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_URING")}
     base_env["PYTHONPATH"] = os.pathsep.join(
@@ -93,6 +99,7 @@ def run_pair(
         probe_out = workdir / "probe.txt"
         uring_env = dict(base_env)
         uring_env["TRIO_URING_INSTALL"] = "raise"
+        uring_env.update(uring_settings or {})
         uring_env["TRIO_URING_PROBE_OUT"] = str(probe_out)
         uring = run("io_uring", uring_env, workdir, [*extra, *probe_args])
         probe = probe_out.read_text("utf-8").splitlines() if probe_out.exists() else []
@@ -112,21 +119,23 @@ def compare(
     documented: dict[str, str],
     subset: bool,
     each_test: bool = False,
+    uring_settings: dict[str, str] | None = None,
 ) -> tuple[int, int] | None:
     """Run the pair, compare, print the report; return (agreeing, failures), None if unproven.
 
     ``documented`` maps test id -> "stock->io_uring" outcome, from the docs.
     ``subset`` (a ``-k`` run) limits the stale check to the tests that ran.
     ``each_test``: the probe checks inside every pytest-trio test too.
+    ``uring_settings``: see ``run_pair``.
     """
-    stock, uring, probe_ok = run_pair(run, prefix, extra, each_test)
+    stock, uring, probe_ok = run_pair(run, prefix, extra, each_test, uring_settings)
     if not probe_ok:
         return None
     if differing(stock, uring) - set(documented):
         # Some tests are timing-sensitive on a loaded 2-core box. A
         # difference counts only if a second pair of runs shows it too.
         print("   unexplained differences: running both suites once more to rule out flakes")
-        stock2, uring2, probe_ok = run_pair(run, prefix, extra, each_test)
+        stock2, uring2, probe_ok = run_pair(run, prefix, extra, each_test, uring_settings)
         if not probe_ok:
             return None
         for test_id in sorted(differing(stock, uring)):

@@ -65,10 +65,19 @@ def main() -> int:
     """Run both suites, compare, report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-k", help="only tests matching this expression (debugging)")
+    parser.add_argument(
+        "--data-path", choices=["direct", "batched"], default="direct",
+        help="the io_uring run's data path (TRIO_URING_DATA_PATH); the same differences hold",
+    )  # fmt: skip
     args = parser.parse_args()
     extra = ["-k", args.k] if args.k else []
 
-    result = compare(run_suite, "trio-conformance-", extra, documented_differences(), bool(args.k))
+    settings = {"TRIO_URING_DATA_PATH": args.data_path}
+    print(f"== io_uring run on the {args.data_path} data path", flush=True)
+    result = compare(
+        run_suite, "trio-conformance-", extra, documented_differences(), bool(args.k),
+        uring_settings=settings,
+    )  # fmt: skip
     if result is None:
         return 1
     same, failed = result

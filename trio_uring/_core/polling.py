@@ -165,5 +165,8 @@ class Polling(InFlight):
                 wake_error(task, copy.copy(exc))
         self._cancel_native_on_fd(fd)
         self._close_polls_on_fd(fd)
+        # SQPOLL: the caller closes the fd next, so every SQE naming it
+        # must have been read by the poller first (see Ring.wait_consumed).
+        self._ring.wait_consumed()
         if raise_at_end:
             raise exc

@@ -344,6 +344,31 @@ class Ring:
             raise enter_error(index)
         return index
 
+    def wait_consumed(self) -> None:
+        """SQPOLL: return once the poller has taken every SQE queued so far (else at once).
+
+        The poller reads an SQE, and looks up its fd, whenever it gets to
+        it. Two callers must not run ahead of that. One is a close of an fd
+        whose ops were just cancelled (``notify_closing``): closed first,
+        the fd could be taken by a new file before the poller looked it up.
+        The other is a tick that must not wait (timeout 0): the poller
+        posts the completions of what it submits before it moves the SQ
+        head, so once the head has caught up, what completed at
+        submission is in the CQ, as after an enter on the other rings.
+        The poller consumes within microseconds while it is awake.
+        """
+        if not self.sqpoll:
+            return
+        ring = self._ring
+        while lib.tu_sq_pending(ring):
+            if lib.tu_cq_overflowed(ring):
+                self._reap_into_backlog()
+                self._flush_overflow()
+            ret = lib.tu_submit(ring)  # on this ring: wake the poller if it sleeps
+            if ret < 0 and ret != -_EINTR:
+                raise enter_error(ret)
+            os.sched_yield()
+
     def neutralize(self, index: int, user_data: int) -> bool:
         """Turn a still-unsubmitted SQE into a NOP. True if it was still ours."""
         return bool(lib.tu_neutralize(self._ring, index & 0xFFFF_FFFF, user_data))
@@ -442,6 +467,8 @@ class Ring:
             return self.reap() if self.wait(timeout) else None
         if timeout == 0:
             ns = 0
+            if self.sqpoll:
+                self.wait_consumed()
         elif timeout < 0 or timeout == _INF:
             ns = -1
         else:

@@ -141,6 +141,10 @@ class Receiving(SocketBase):
                 if ahead.chunks:
                     return ahead.take(buflen)
                 if ahead.error:
+                    if not checkpointed:
+                        # Found at once: the schedule point Trio's recv
+                        # passes after its direct attempt, EOF or error.
+                        await cancel_shielded_checkpoint()
                     if ahead.error == 1:
                         return b""  # EOF, as recv(2) says it every time after
                     ahead.raise_queued_error()
