@@ -7,6 +7,7 @@ import resource
 from pathlib import Path
 
 import pytest
+import trio
 
 import trio_uring
 
@@ -40,3 +41,15 @@ def many_fds() -> None:
             pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want} and cannot be raised")
     else:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+
+async def tcp_stream_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """Two ends of a TCP connection on 127.0.0.1, as ``SocketStream`` objects (inside a run)."""
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = trio.socket.socket()
+    await client.connect(listener.getsockname())
+    server, _ = await listener.accept()
+    listener.close()
+    return trio.SocketStream(client), trio.SocketStream(server)

@@ -25,6 +25,8 @@ from trio_uring._core.settings import Mode
 from trio_uring._sockets import ahead as _ahead
 from trio_uring._sockets.counts import COUNTS
 
+from .conftest import tcp_stream_pair
+
 _MODE: list[Mode] = ["interrupt"]
 
 
@@ -52,15 +54,9 @@ def _native(sock: object) -> usocket.NativeSocket:
 
 
 async def stream_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = trio.socket.socket()
-    await client.connect(listener.getsockname())
-    server, _ = await listener.accept()
-    listener.close()
-    assert isinstance(client, usocket.NativeSocket)
-    return trio.SocketStream(client), trio.SocketStream(server)
+    a, b = await tcp_stream_pair()
+    assert isinstance(a.socket, usocket.NativeSocket)
+    return a, b
 
 
 def test_echo_is_exact_and_makes_no_system_call_of_its_own() -> None:

@@ -30,6 +30,8 @@ from trio_uring._core import ring as _ring
 from trio_uring._core.abi import OP, SETUP_DEFER_TASKRUN, SETUP_SINGLE_ISSUER, SETUP_SQPOLL
 from trio_uring._core.settings import Settings
 
+from .conftest import tcp_stream_pair
+
 
 def run_sqpoll(fn: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
     kwargs.setdefault("data_path", "batched")
@@ -42,22 +44,11 @@ def io_stats() -> UringStatistics:
     return stats
 
 
-async def tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    client = trio.socket.socket()
-    await client.connect(listener.getsockname())
-    server, _ = await listener.accept()
-    listener.close()
-    return trio.SocketStream(client), trio.SocketStream(server)
-
-
 @pytest.mark.parametrize("data_path", ["direct", "batched"])
 def test_an_sqpoll_run_says_so_and_moves_every_byte_once_in_order(data_path: str) -> None:
     async def main() -> None:
         assert io_stats().mode == "sqpoll"
-        a, b = await tcp_pair()
+        a, b = await tcp_stream_pair()
         payloads = [os.urandom(n) for n in (1, 64, 4096, 70_000, 1 << 20)] * 3
         received = bytearray()
 

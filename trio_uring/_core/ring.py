@@ -348,14 +348,13 @@ class Ring:
         """SQPOLL: return once the poller has taken every SQE queued so far (else at once).
 
         The poller reads an SQE, and looks up its fd, whenever it gets to
-        it. Two callers must not run ahead of that. One is a close of an fd
-        whose ops were just cancelled (``notify_closing``): closed first,
-        the fd could be taken by a new file before the poller looked it up.
-        The other is a tick that must not wait (timeout 0): the poller
-        posts the completions of what it submits before it moves the SQ
-        head, so once the head has caught up, what completed at
-        submission is in the CQ, as after an enter on the other rings.
-        The poller consumes within microseconds while it is awake.
+        it. A close of an fd whose ops were just cancelled
+        (``notify_closing``) must not run ahead of that: closed first, the
+        fd could be taken by a new file before the poller looked it up, and
+        an op queued for the old file would act on the new one. The poller
+        consumes within microseconds while it is awake. (A tick that must
+        not wait does not wait for it either: on a core the poller shares,
+        that wait cost the echo server 0.43x -> 0.10x stock; docs/modes.md.)
         """
         if not self.sqpoll:
             return
@@ -467,8 +466,6 @@ class Ring:
             return self.reap() if self.wait(timeout) else None
         if timeout == 0:
             ns = 0
-            if self.sqpoll:
-                self.wait_consumed()
         elif timeout < 0 or timeout == _INF:
             ns = -1
         else:
