@@ -23,6 +23,7 @@ import trio_uring
 from trio_uring._core.abi import OP
 from trio_uring._core.manager import UringIOManager, UringStatistics, running_manager
 from trio_uring._core.ring import ffi
+from trio_uring._core.settings import Mode
 
 # How late a kernel-cancelled op may wake, past its deadline. The timer is
 # exact; this covers scheduling on a loaded 2-core CI machine.
@@ -59,7 +60,20 @@ def pipe() -> Iterator[tuple[int, int]]:
         os.close(w)
 
 
+_MODE: list[Mode] = ["interrupt"]
+
+
+@pytest.fixture(autouse=True, params=["interrupt", "sqpoll"])
+def ring_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: this thread submits, or a kernel thread does (the
+    poller may take an op before its linked timer is queued behind it)."""
+    _MODE[0] = request.param
+    yield
+    _MODE[0] = "interrupt"
+
+
 def run(fn: Callable[[], Awaitable[Any]], **kwargs: Any) -> Any:
+    kwargs.setdefault("mode", _MODE[0])
     return trio_uring.run(fn, fallback="raise", **kwargs)
 
 

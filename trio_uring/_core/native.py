@@ -185,15 +185,18 @@ class NativeOps(InFlight):
         queued right behind the op, in the same submission.
         """
         ring = self._ring
-        sqe_flags = 0
-        if timeout_ts is not None:
-            ring.reserve(2)
-            sqe_flags = IOSQE_IO_LINK
-        op = self._queue_native(
-            opcode, fd, pins, addr, length, off, op_flags, sqe_flags, ioprio, buf_index,
-            splice_fd_in, addr3,
-        )  # fmt: skip
-        if timeout_ts is not None:
+        if timeout_ts is None:
+            return self._queue_native(
+                opcode, fd, pins, addr, length, off, op_flags, 0, ioprio, buf_index,
+                splice_fd_in, addr3,
+            )  # fmt: skip
+        ring.reserve(2)
+        ring.begin_chain()  # an SQPOLL poller must see both SQEs at once
+        try:
+            op = self._queue_native(
+                opcode, fd, pins, addr, length, off, op_flags, IOSQE_IO_LINK, ioprio,
+                buf_index, splice_fd_in, addr3,
+            )  # fmt: skip
             tud = ring.next_user_data()
             top = Op(tud, _ops.INTERNAL, -1, _LINK_TIMEOUT, None)
             top.pins = timeout_ts
@@ -204,8 +207,10 @@ class NativeOps(InFlight):
                 _LINK_TIMEOUT, -1, tud, addr=_addr_of(timeout_ts),
                 length=1, op_flags=1,
             )  # fmt: skip
-            self._ops[tud] = top
-            self._timeouts_armed += 1
+        finally:
+            ring.end_chain()
+        self._ops[tud] = top
+        self._timeouts_armed += 1
         return op
 
     def _queue_native(

@@ -297,6 +297,16 @@ class Ring:
         self.sqes_queued += 1
         return int(index)
 
+    def begin_chain(self) -> None:
+        """SQPOLL: hold the SQ tail until ``end_chain`` (see ``tu_chain_begin``); else nothing."""
+        if self.sqpoll:
+            lib.tu_chain_begin(self._ring)
+
+    def end_chain(self) -> None:
+        """Publish the chain queued since ``begin_chain`` in one store of the tail."""
+        if self.sqpoll:
+            lib.tu_chain_end(self._ring)
+
     def reserve(self, count: int) -> None:
         """Make sure the next ``count`` pushes land in one submission.
 

@@ -102,6 +102,9 @@ struct tu_ring {
     /* SQPOLL: the kernel's thread submits; we only wake it when it sleeps. */
     int sqpoll;
     unsigned long long sq_wakeups;
+    /* tu_chain_begin..end: SQEs are written but the tail not yet stored, so
+       the poller never sees half a linked chain. */
+    int holding;
     /* The provided-buffer ring (tu_pbuf_setup), or NULL. */
     struct io_uring_buf_ring *pbuf_ring;
     size_t pbuf_ring_sz;
@@ -330,6 +333,25 @@ static void tu_publish(struct tu_ring *r)
 {
     r->sq_tail++;
     /* Release: the SQE's contents become visible before the new tail. */
+    if (!r->holding)
+        __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
+}
+
+/* A linked chain (an op and its LINK_TIMEOUT) must reach the kernel whole:
+   a kernel that sees the op's IOSQE_IO_LINK as the last SQE it has runs
+   the op alone, and the timeout that follows fails -EINVAL. An enter
+   takes what the tail shows when it is made, so on the other rings a
+   chain queued between two enters is whole anyway; the SQPOLL poller
+   reads the tail at any moment, so there the chain's SQEs are written
+   first and the tail is stored once, after the last (tu_chain_end). */
+void tu_chain_begin(struct tu_ring *r)
+{
+    r->holding = 1;
+}
+
+void tu_chain_end(struct tu_ring *r)
+{
+    r->holding = 0;
     __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
 }
 

@@ -49,6 +49,8 @@ int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data);
 
 int tu_submit(struct tu_ring *r);
 int tu_sq_wait(struct tu_ring *r);
+void tu_chain_begin(struct tu_ring *r);
+void tu_chain_end(struct tu_ring *r);
 unsigned long long tu_sq_wakeups(struct tu_ring *r);
 int tu_submit_and_wait(struct tu_ring *r, unsigned wait_nr, long long timeout_ns);
 int tu_flush_overflow(struct tu_ring *r);
