@@ -125,14 +125,14 @@ class SocketBase(_SocketType):
         self._ahead: ReceiveAhead | None = None
         self._ahead_unchecked = True
         # Whether the caller holds the stdlib socket too (from_stdlib_socket)
-        # and may close it behind our back: see share().
+        # and may close it behind our back: see _share().
         self._shared = False
         # The run's manager, once an op of this socket has looked it up.
         self._mgr: UringIOManager | None = None
         # Whether send_all takes the batched path (None: not decided yet).
         self._batched: bool | None = None
 
-    def share(self) -> None:
+    def _share(self) -> None:
         """Keep no op in flight that no task waits on: the stdlib socket is the caller's too.
 
         A multishot op (receiving ahead, accepting ahead) holds a reference

@@ -63,10 +63,10 @@ def from_stdlib_socket(sock: _stdlib_socket.socket) -> NativeSocket:
     """Like ``trio.socket.from_stdlib_socket``: wrap a stdlib socket the caller may close itself.
 
     The caller keeps ``sock`` and may close it directly, so the native
-    socket keeps no op in the kernel that no task waits on (``share``).
+    socket keeps no op in the kernel that no task waits on (``_share``).
     """
     native = NativeSocket(sock)
-    native.share()
+    native._share()
     return native
 
 
