@@ -65,6 +65,7 @@ long long tu_prep_cancel(struct tu_ring *r, uint64_t target, uint64_t user_data,
 int tu_neutralize(struct tu_ring *r, unsigned index, uint64_t user_data);
 
 int tu_submit(struct tu_ring *r);
+int tu_submit_at(struct tu_ring *r, unsigned at);
 int tu_sq_wait(struct tu_ring *r);
 void tu_chain_begin(struct tu_ring *r);
 void tu_chain_end(struct tu_ring *r);

@@ -354,6 +354,16 @@ class Ring:
             raise enter_error(index)
         return index
 
+    def submit_early(self, at: int) -> None:
+        """Hand the queue to the kernel now if ``at`` SQEs or more wait in it; else nothing.
+
+        An early start, never a new way to fail: whatever goes wrong here
+        (``-EBUSY`` while the CQ overflows, a signal, an enter error) is
+        left for the tick's own ``io_uring_enter``, which submits the same
+        SQEs and handles it. Callers have already recorded every op queued.
+        """
+        lib.tu_submit_at(self._ring, at)
+
     def wait_consumed(self) -> None:
         """SQPOLL: return once the poller has taken every SQE queued so far (else at once).
 

@@ -521,6 +521,19 @@ int tu_submit(struct tu_ring *r)
                         r->defer_taskrun ? IORING_ENTER_GETEVENTS : 0, NULL, 0);
 }
 
+/* tu_submit once at least `at` SQEs are queued; with fewer, nothing (0).
+   The batched send path's early start (native.py, EARLY_SUBMIT): a send
+   queued by the eighth task of a tick leaves at once rather than at the
+   tick's end, so the peer works on it while we serve the rest. */
+int tu_submit_at(struct tu_ring *r, unsigned at)
+{
+    if (TU_FORKED(r))
+        return -EOWNERDEAD;
+    if (tu_sq_pending(r) < at)
+        return 0;
+    return tu_submit(r);
+}
+
 /* Completions may be waiting in the kernel: with DEFER_TASKRUN they are
    posted only by an enter with GETEVENTS, and IORING_SQ_TASKRUN says some
    are pending (the ring is set up with TASKRUN_FLAG). */
