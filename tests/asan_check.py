@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 
 import trio_uring._core._uring as shim
-import trio_uring._sockets._streamfast as streamfast  # type: ignore[import-not-found]
+
+import trio_uring._sockets._streamfast as streamfast
 
 for name, module in (("the C shim", shim), ("the C stream methods", streamfast)):
     path = module.__file__

@@ -44,6 +44,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <structmember.h>
 #include <sys/socket.h>
 
 /* What configure() hands us, held for the life of the process. */
@@ -56,6 +57,7 @@ static PyObject *receive_rest_py;      /* stream._receive_rest */
 static PyObject *send_py;              /* stream.send_all (Python) */
 static PyObject *send_rest_py;         /* stream._send_rest_all */
 static PyObject *translate_py;         /* stream._translated */
+static PyTypeObject *value_type;       /* outcome.Value */
 static Py_ssize_t default_receive_size;
 /* The largest max_bytes taken here; larger ones go the Python way. */
 #define MAX_FAST_RECEIVE (16 * 1024 * 1024)
@@ -126,6 +128,102 @@ static int attr_true(PyObject *obj, PyObject *name)
     return t;
 }
 
+/* Trio's Task, CancelStatus and Runner, and outcome's Value, are attrs
+   classes with __slots__: each attribute read here is a member descriptor
+   at a fixed offset in the object. PyObject_GetAttr finds it through the
+   type's method cache every time; a SlotCache remembers, for one
+   attribute, the type it was looked up on and the offset, and reads the
+   slot directly while the object is exactly of that type. Anything else
+   (another type, a descriptor that is not a plain object slot, an empty
+   slot) takes PyObject_GetAttr, which is always right. The type is held,
+   so its address is never reused by another. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type;   /* NULL: not looked up yet (or not a slot) */
+    Py_ssize_t offset;
+    int tried;
+} SlotCache;
+
+static int slot_lookup(SlotCache *sc, PyObject *obj)
+{
+    PyObject *descr;
+    PyMemberDef *def;
+
+    sc->tried = 1;
+    descr = _PyType_Lookup(Py_TYPE(obj), sc->name);  /* borrowed */
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type))
+        return 0;
+    def = ((PyMemberDescrObject *)descr)->d_member;
+    if (def->type != T_OBJECT_EX || (def->flags & READONLY))
+        return 0;
+    Py_INCREF(Py_TYPE(obj));
+    sc->type = Py_TYPE(obj);
+    sc->offset = def->offset;
+    return 1;
+}
+
+/* obj.<name>, a new reference (NULL with an exception set). */
+static PyObject *slot_get(SlotCache *sc, PyObject *obj)
+{
+    if (Py_TYPE(obj) == sc->type || (!sc->tried && slot_lookup(sc, obj))) {
+        PyObject *v = *(PyObject **)((char *)obj + sc->offset);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(obj, sc->name);
+}
+
+/* obj.<name> = value: 0, or -1 with an exception set. */
+static int slot_set(SlotCache *sc, PyObject *obj, PyObject *value)
+{
+    if (Py_TYPE(obj) == sc->type || (!sc->tried && slot_lookup(sc, obj))) {
+        PyObject **where = (PyObject **)((char *)obj + sc->offset);
+        PyObject *old = *where;
+        Py_INCREF(value);
+        *where = value;
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(obj, sc->name, value);
+}
+
+static SlotCache c_cancel_status, c_effectively_cancelled, c_runner, c_main_task,
+    c_ki_pending, c_cancel_points, c_unwrapped, c_value;
+
+/* 1 if obj.<name> (through the cache) is true, 0 if false, -1 on error. */
+static int slot_true(SlotCache *sc, PyObject *obj)
+{
+    PyObject *v = slot_get(sc, obj);
+    int t;
+    if (v == NULL)
+        return -1;
+    t = v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* outcome.unwrap(): the value, or NULL with the error raised. A Value
+   (what Trio resumes a schedule point with) is unwrapped in place, as
+   its own unwrap() does: marked used (a second unwrap raises
+   AlreadyUsedError), its value returned. */
+static PyObject *unwrap(PyObject *outcome)
+{
+    if (Py_TYPE(outcome) == value_type) {
+        PyObject *used = slot_get(&c_unwrapped, outcome);
+        if (used == NULL)
+            return NULL;
+        Py_DECREF(used);
+        if (used == Py_False) {
+            if (slot_set(&c_unwrapped, outcome, Py_True) < 0)
+                return NULL;
+            return slot_get(&c_value, outcome);
+        }
+    }
+    return PyObject_CallMethodNoArgs(outcome, s_unwrap);
+}
+
 /* parking.uncancelled(), side effect included: 1 (the cancel point is
    counted, go on), 0 (cancelled, or KeyboardInterrupt pending on the main
    task: the Python version must run, and raises), -1 on error. */
@@ -137,42 +235,41 @@ static int uncancelled(void)
     task = PyObject_GetAttr(run_context, s_task);
     if (task == NULL)
         return -1;
-    status = PyObject_GetAttr(task, s_cancel_status);
+    status = slot_get(&c_cancel_status, task);
     if (status == NULL)
         goto out;
-    cancelled = attr_true(status, s_effectively_cancelled);
+    cancelled = slot_true(&c_effectively_cancelled, status);
     Py_DECREF(status);
     if (cancelled != 0) {
         ret = cancelled < 0 ? -1 : 0;
         goto out;
     }
-    runner = PyObject_GetAttr(task, s_runner);
+    runner = slot_get(&c_runner, task);
     if (runner == NULL)
         goto out;
-    main_task = PyObject_GetAttr(runner, s_main_task);
+    main_task = slot_get(&c_main_task, runner);
     if (main_task == NULL) {
         Py_DECREF(runner);
         goto out;
     }
+    Py_DECREF(main_task);  /* only compared, and the runner holds it */
     if (main_task == task) {
-        int ki = attr_true(runner, s_ki_pending);
+        int ki = slot_true(&c_ki_pending, runner);
         if (ki != 0) {
-            Py_DECREF(main_task);
             Py_DECREF(runner);
             ret = ki < 0 ? -1 : 0;
             goto out;
         }
     }
-    Py_DECREF(main_task);
     Py_DECREF(runner);
-    points = PyObject_GetAttr(task, s_cancel_points);
+    points = slot_get(&c_cancel_points, task);
     if (points == NULL)
         goto out;
     more = PyNumber_Add(points, one);
     Py_DECREF(points);
     if (more == NULL)
         goto out;
-    ret = PyObject_SetAttr(task, s_cancel_points, more) < 0 ? -1 : 1;
+    ret = slot_set(&c_cancel_points, task, more) < 0 ? -1 : 1;
     Py_DECREF(more);
 out:
     Py_DECREF(task);
@@ -573,7 +670,7 @@ static PyObject *fastcall_send(PyObject *self, PyObject *value)
     case YIELDED:
         /* Trio resumes the task with an Outcome: unwrap it, as
            cancel_shielded_checkpoint() does. */
-        unwrapped = PyObject_CallMethodNoArgs(value, s_unwrap);
+        unwrapped = unwrap(value);
         if (unwrapped == NULL)
             return fail_yielded(c);
         Py_DECREF(unwrapped);
@@ -842,20 +939,21 @@ static PyObject *method(PyObject *Py_UNUSED(m), PyObject *func)
 
 static PyObject *configure(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    PyObject *objs[9];
+    PyObject *objs[10];
     Py_ssize_t size;
     int i;
 
-    if (!PyArg_ParseTuple(args, "OOOO!OOOOOn:configure", &objs[0], &objs[1], &objs[2],
+    if (!PyArg_ParseTuple(args, "OOOO!OOOOOnO!:configure", &objs[0], &objs[1], &objs[2],
                           &PyDict_Type, &objs[3], &objs[4], &objs[5], &objs[6], &objs[7],
-                          &objs[8], &size))
+                          &objs[8], &size, &PyType_Type, &objs[9]))
         return NULL;
     if (size < 1) {
         PyErr_SetString(PyExc_ValueError, "default receive size must be positive");
         return NULL;
     }
-    for (i = 0; i < 9; i++)
+    for (i = 0; i < 10; i++)
         Py_INCREF(objs[i]);
+    Py_XSETREF(value_type, (PyTypeObject *)objs[9]);
     Py_XSETREF(native_socket_type, objs[0]);
     Py_XSETREF(run_context, objs[1]);
     Py_XSETREF(shielded, objs[2]);
@@ -872,7 +970,7 @@ static PyObject *configure(PyObject *Py_UNUSED(m), PyObject *args)
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(NativeSocket, run_context, CancelShieldedCheckpoint, COUNTS, receive_some, "
-     "receive_rest, send_all, send_rest, translated, default_receive_size)"},
+     "receive_rest, send_all, send_rest, translated, default_receive_size, outcome.Value)"},
     {"receive_some", (PyCFunction)(void (*)(void))receive_some, METH_FASTCALL | METH_KEYWORDS,
      "receive_some(stream, max_bytes=None): the awaitable of one call."},
     {"send_all", (PyCFunction)(void (*)(void))send_all, METH_FASTCALL | METH_KEYWORDS,
@@ -924,6 +1022,14 @@ PyMODINIT_FUNC PyInit__streamfast(void)
     INTERN(s_wait, "wait");
     INTERN(s_error, "error");
     INTERN(s_sent, "sent");
+    c_cancel_status.name = s_cancel_status;
+    c_effectively_cancelled.name = s_effectively_cancelled;
+    c_runner.name = s_runner;
+    c_main_task.name = s_main_task;
+    c_ki_pending.name = s_ki_pending;
+    c_cancel_points.name = s_cancel_points;
+    INTERN(c_unwrapped.name, "_unwrapped");
+    INTERN(c_value.name, "value");
     if (PyType_Ready(&FastCall_Type) < 0)
         return NULL;
     m = PyModule_Create(&module_def);

@@ -82,6 +82,7 @@ import collections.abc
 import os
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import outcome
 import trio
 from trio import _highlevel_socket as _hs
 from trio._socket import _SocketType
@@ -291,12 +292,12 @@ def _c_methods() -> tuple[Any, Any] | None:
     if not MIRRORS_TRIO_CHECKPOINTS:
         return None
     try:
-        from . import _streamfast  # type: ignore[attr-defined]
+        from . import _streamfast
     except ImportError:
         return None
     _streamfast.configure(
         NativeSocket, _RUN_CONTEXT, _SHIELDED, COUNTS, receive_some, _receive_rest,
-        send_all, _send_rest_all, _translated, _hs.DEFAULT_RECEIVE_SIZE,
+        send_all, _send_rest_all, _translated, _hs.DEFAULT_RECEIVE_SIZE, outcome.Value,
     )  # fmt: skip
     # What Trio's start_soon and anyio check a call's result against.
     collections.abc.Coroutine.register(_streamfast.FastCall)
