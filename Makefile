@@ -69,7 +69,8 @@ conformance: $(STAMP_PKG)
 # nothing, so little is lost.
 ASAN_TESTS := tests/test_op_core.py tests/test_linked_timeouts.py tests/test_lowlevel.py \
 	tests/test_stress.py tests/test_ring_pressure.py tests/test_batched.py \
-	tests/test_socket_native.py tests/test_modes.py tests/test_early_submit.py tests/test_stream.py
+	tests/test_socket_native.py tests/test_modes.py tests/test_early_submit.py tests/test_stream.py \
+	tests/test_streamfast.py
 asan: $(STAMP_DEPS)
 	rm -rf build/asan && mkdir -p build/asan/src
 	cp -r trio_uring setup.py pyproject.toml README.md build/asan/src/

@@ -972,9 +972,11 @@ static PyMethodDef module_methods[] = {
      "configure(NativeSocket, run_context, CancelShieldedCheckpoint, COUNTS, receive_some, "
      "receive_rest, send_all, send_rest, translated, default_receive_size, outcome.Value)"},
     {"receive_some", (PyCFunction)(void (*)(void))receive_some, METH_FASTCALL | METH_KEYWORDS,
-     "receive_some(stream, max_bytes=None): the awaitable of one call."},
+     "receive_some($module, self, max_bytes=None)\n--\n\n"
+     "SocketStream.receive_some: the awaitable of one call."},
     {"send_all", (PyCFunction)(void (*)(void))send_all, METH_FASTCALL | METH_KEYWORDS,
-     "send_all(stream, data): the awaitable of one call."},
+     "send_all($module, self, data)\n--\n\n"
+     "SocketStream.send_all: the awaitable of one call."},
     {"method", method, METH_O, "method(func): func, bound as a method where a class holds it."},
     {NULL, NULL, 0, NULL},
 };
