@@ -65,7 +65,7 @@ In C
 Where it is built (``_streamfast.c``, beside this module), what the class
 holds is not these coroutine functions but their C twin: an awaitable
 that makes the same direct attempt and yields Trio's schedule point
-itself, with no Python frame in between (38.4k instructions per echo
+itself, with no Python frame in between (36.3k instructions per echo
 round trip, from 47.2k). It takes only the common case: anything else
 (another socket class, a size that is not a plain int, receiving ahead,
 the send op path, a cancelled task, keywords) is handed to the functions
