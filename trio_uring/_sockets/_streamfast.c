@@ -605,18 +605,13 @@ error:
 
 /* ---- the coroutine protocol ------------------------------------------------ */
 
-static PyObject *delegate(FastCall *c, PyObject *coro)
+/* Send `value` into the coroutine we delegate to, as `await` would: what
+   it yields we yield; when it returns or raises, so do we. */
+static PyObject *forward(FastCall *c, PyObject *value)
 {
     PyObject *result;
-    PySendResult r;
+    PySendResult r = PyIter_Send(c->inner, value, &result);
 
-    if (coro == NULL) {
-        c->state = DONE;
-        return NULL;
-    }
-    c->inner = coro;
-    c->state = DELEGATING;
-    r = PyIter_Send(coro, Py_None, &result);
     if (r == PYGEN_NEXT)
         return result;
     c->state = DONE;
@@ -626,6 +621,17 @@ static PyObject *delegate(FastCall *c, PyObject *coro)
         Py_DECREF(result);
     }
     return NULL;
+}
+
+static PyObject *delegate(FastCall *c, PyObject *coro)
+{
+    if (coro == NULL) {
+        c->state = DONE;
+        return NULL;
+    }
+    c->inner = coro;
+    c->state = DELEGATING;
+    return forward(c, Py_None);
 }
 
 /* Leave YIELDED with the exception set now (thrown in, or the Outcome's):
@@ -657,7 +663,6 @@ static PyObject *fastcall_send(PyObject *self, PyObject *value)
 {
     FastCall *c = (FastCall *)self;
     PyObject *result, *unwrapped;
-    PySendResult r;
 
     switch (c->state) {
     case START:
@@ -689,16 +694,7 @@ static PyObject *fastcall_send(PyObject *self, PyObject *value)
         }
         return stop_with(Py_None);
     case DELEGATING:
-        r = PyIter_Send(c->inner, value, &result);
-        if (r == PYGEN_NEXT)
-            return result;
-        c->state = DONE;
-        Py_CLEAR(c->inner);
-        if (r == PYGEN_RETURN) {
-            stop_with(result);
-            Py_DECREF(result);
-        }
-        return NULL;
+        return forward(c, value);
     default:
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
         return NULL;

@@ -114,6 +114,20 @@ def _stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourc
     return trio.BrokenResourceError(f"socket connection broken: {exc}")
 
 
+def _as_stream_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
+    """The stream error to raise for ``exc``, as Trio raises it: ``from None`` or ``from exc``.
+
+    Raised inside the ``except`` clause that caught ``exc``, it has that
+    as its context too, exactly as ``raise error from ...`` there would.
+    """
+    error = _stream_error(exc)
+    if isinstance(error, trio.ClosedResourceError):
+        error.__suppress_context__ = True  # from None
+    else:
+        error.__cause__ = exc  # from exc
+    return error
+
+
 async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) -> bytes:
     """``trio.SocketStream.receive_some``, without the per-call generator (see module doc)."""
     sock = self.socket
@@ -153,10 +167,7 @@ async def receive_some(self: trio.SocketStream, max_bytes: int | None = None) ->
             return received
         return await sock.recv(max_bytes)
     except OSError as exc:
-        error = _stream_error(exc)
-        if isinstance(error, trio.ClosedResourceError):
-            raise error from None
-        raise error from exc
+        raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
 
 
 async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview) -> None:
@@ -208,10 +219,7 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                     with view[sent:] as remaining:
                         sent += await sock._send_rest(remaining)
         except OSError as exc:
-            error = _stream_error(exc)
-            if isinstance(error, trio.ClosedResourceError):
-                raise error from None
-            raise error from exc
+            raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
     finally:
         detector._held = False
     return None
@@ -223,11 +231,9 @@ def _translated(exc: OSError) -> NoReturn:
     For the C awaitable, which meets the ``OSError`` outside any handler:
     the context is set by hand to what the clause would have made it.
     """
-    error = _stream_error(exc)
+    error = _as_stream_error(exc)
     error.__context__ = exc
-    if isinstance(error, trio.ClosedResourceError):
-        raise error from None
-    raise error from exc
+    raise error
 
 
 async def _receive_rest(
@@ -246,10 +252,7 @@ async def _receive_rest(
         size = _hs.DEFAULT_RECEIVE_SIZE if max_bytes is None else max_bytes
         return await sock._recv_waiting(size, 0)
     except OSError as exc:
-        error = _stream_error(exc)
-        if isinstance(error, trio.ClosedResourceError):
-            raise error from None
-        raise error from exc
+        raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
 
 
 async def _send_rest_all(
@@ -279,10 +282,7 @@ async def _send_rest_all(
                     with view[sent:] as remaining:
                         sent += await sock._send_rest(remaining)
         except OSError as exc:
-            error = _stream_error(exc)
-            if isinstance(error, trio.ClosedResourceError):
-                raise error from None
-            raise error from exc
+            raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
     finally:
         detector._held = False
 
