@@ -215,14 +215,21 @@ async def send_all(self: trio.SocketStream, data: bytes | bytearray | memoryview
                     else:
                         COUNTS["direct"] += 1
                         await pass_schedule_point()
-                while sent < total:
-                    with view[sent:] as remaining:
-                        sent += await sock._send_rest(remaining)
+                if sent < total:
+                    await _send_the_rest(sock, view, sent)
         except OSError as exc:
             raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
     finally:
         detector._held = False
     return None
+
+
+async def _send_the_rest(sock: NativeSocket, view: memoryview, sent: int) -> None:
+    """``send_all``'s loop after a partial send: the rest of ``view`` from ``sent`` on."""
+    total = len(view)
+    while sent < total:
+        with view[sent:] as remaining:
+            sent += await sock._send_rest(remaining)
 
 
 def _translated(exc: OSError) -> NoReturn:
@@ -278,9 +285,8 @@ async def _send_rest_all(
                     await pass_schedule_point()
                 else:
                     sent = await sock._send_waiting(view)
-                while sent < total:
-                    with view[sent:] as remaining:
-                        sent += await sock._send_rest(remaining)
+                if sent < total:
+                    await _send_the_rest(sock, view, sent)
         except OSError as exc:
             raise _as_stream_error(exc)  # noqa: B904 (the cause is set there)
     finally:
