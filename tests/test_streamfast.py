@@ -9,6 +9,9 @@ closed there, an Outcome used twice, a finished call awaited again.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -160,3 +163,29 @@ def test_a_waiting_receive_delegates_and_shows_its_frames() -> None:
         assert frames == ["woken"]
 
     run_c(check)
+
+
+OFF_SWITCH = """
+import trio, trio_uring
+from trio_uring._sockets import stream
+
+async def main():
+    pass
+
+trio_uring.run(main, fallback="raise")
+print(type(vars(trio.SocketStream)["receive_some"]).__name__,
+      type(vars(trio.SocketStream)["send_all"]).__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("0", "function function"), ("1", "instancemethod instancemethod")]
+)
+def test_the_environment_switch_keeps_the_python_methods(value: str, expected: str) -> None:
+    env = {**os.environ, "TRIO_URING_STREAMFAST": value}
+    proc = subprocess.run(
+        [sys.executable, "-c", OFF_SWITCH], capture_output=True, text=True, timeout=60,
+        check=False, env=env, cwd=os.path.dirname(__file__),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == expected.split()
