@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
 from .abi import OP
 from .args import MAX_RW_COUNT, U64, Pinned, c_string, path, size, source, target, u32
 from .calls import call, error
-from .parking import uncancelled
+from .parking import pass_schedule_point, uncancelled
 from .structs import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -76,6 +76,14 @@ _MKDIRAT: Final = OP["MKDIRAT"]
 _U32: Final = 0xFFFF_FFFF
 _U64: Final = U64
 _EINTR: Final = -errno.EINTR
+_preadv = os.preadv
+# Larger reads take the op: zero-filling a bytearray and copying it out
+# costs them more than the op saves (1 MiB sequential reads: 5.6-5.9 GB/s
+# by op, 4.9-5.3 through the page cache first).
+CACHED_READ_MAX: Final = 64 * 1024
+# os.preadv and a bytearray, not a cffi call into the shim: three cffi
+# calls (a buffer, the read, the unpack) measured 5-15 % slower per read.
+_RWF_NOWAIT: Final = getattr(os, "RWF_NOWAIT", 8)
 checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 
 
@@ -84,22 +92,74 @@ def offset_field(offset: int) -> int:
     return U64 if offset == -1 else offset
 
 
-async def read(mgr: UringIOManager, fd: int, count: int, offset: int) -> bytes:
+class CachedReads(Protocol):
+    """A file whose reads may try the page cache first (``read``'s ``file``)."""
+
+    nowait: bool
+    """Whether to try: True until the file system refuses ``RWF_NOWAIT``."""
+
+
+async def read(
+    mgr: UringIOManager, fd: int, count: int, offset: int, file: CachedReads | None = None
+) -> bytes:
     """``IORING_OP_READ`` of up to ``count`` (>= 0) bytes at ``offset``; new bytes.
 
     The random-read hot path: straight to the op core's ``read_op`` (one
     frame), a cancelled task submitting nothing, as every native op.
+
+    With ``file`` (the files layer's own files, never ``lowlevel``'s calls)
+    a positional read first asks the page cache: one ``preadv2`` with
+    ``RWF_NOWAIT`` (4.14; buffered reads since 5.x), which reads only what
+    it can without waiting, or fails with ``EAGAIN``. For a cached read
+    that is a plain ``pread``'s cost, which an op cannot beat: its issue
+    path is the same read, plus an SQE, a CQE and a tick. All of it there
+    (or the end of the file), that is the result, after the schedule point
+    every read passes; not cached, only partly,
+    or any error, the op reads it as it always did (and reports the error
+    as it always did). A file system that refuses the flag turns it off
+    for that file. Random cached 4 KiB reads, 64 tasks: 171k/s by op,
+    about 290k/s with this first (``docs/files.md``).
     """
     if not uncancelled():  # checkpoint_if_cancelled(), without its frame
         await checkpoint_if_cancelled()
+    if file is not None and file.nowait:
+        cached = read_cached(file, fd, count, offset)
+        if cached is not None:
+            await pass_schedule_point()
+            return cached
+    return await read_checked(mgr, fd, count, offset)
+
+
+def read_cached(file: CachedReads, fd: int, count: int, offset: int) -> bytes | None:
+    """What the page cache answers at once for ``read`` (``RWF_NOWAIT``), or None: ask the op.
+
+    No schedule point of its own: the caller passed the cancel check
+    before and passes the schedule point after, as ``read`` does.
+    """
+    length = count
+    if offset < 0 or not 0 < length <= CACHED_READ_MAX:
+        return None
+    buf = bytearray(length)
+    try:
+        got = _preadv(fd, [buf], offset, _RWF_NOWAIT)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            file.nowait = False
+        return None
+    if got == length or got == 0:
+        return bytes(buf) if got else b""
+    return None
+
+
+async def read_checked(mgr: UringIOManager, fd: int, count: int, offset: int) -> bytes:
+    """``read``'s op, for a caller that has passed the cancel check already."""
     buf = new_uncleared_buffer(count)
-    off = _U64 if offset == -1 else offset
     length = count if count <= MAX_RW_COUNT else MAX_RW_COUNT
+    off = _U64 if offset == -1 else offset
     while True:
         res = await mgr.read_op(fd, buf, length, off)
         if res >= 0:
-            data: bytes = ffi.unpack(buf, res)  # one copy, no intermediate buffer object
-            return data
+            return ffi.unpack(buf, res)  # type: ignore[no-any-return]  # one copy
         if res != _EINTR:  # PEP 475: a read a signal interrupted is redone
             raise error(res)
         await checkpoint_if_cancelled()

@@ -133,7 +133,7 @@ class AsyncBinaryFile(PositionedFile):
                 if n >= self.buffer_size and not self._available and raw.seekable and mgr:
                     # The random-read hot path, one op deep: straight into a
                     # new bytes at the position (as _fill -> raw.read would).
-                    data = await fileops.read(mgr, raw.fd, n, raw.pos)
+                    data = await fileops.read(mgr, raw.fd, n, raw.pos, raw)
                     raw.pos += len(data)  # no checkpoint since the result
                     raw.ops += 1
                     if len(data) == n or not data:

@@ -15,9 +15,11 @@ import os
 from typing import TYPE_CHECKING
 
 import trio
+from trio.lowlevel import checkpoint_if_cancelled
 
 from .._core import fileops
 from .._core.manager import running_manager
+from .._core.parking import pass_schedule_point, uncancelled
 from .base import index_arg, int_arg, refuse
 from .buffered import BufferedFile
 
@@ -46,11 +48,25 @@ class PositionedFile(BufferedFile):
         ):  # fmt: skip
             # Not the common case, which costs these tests only.
             size, offset = await self._pread_args(size, offset)
+        # The hot path of random reads, fileops.read written out (one
+        # coroutine frame less): the page cache first, then the op. The
+        # page cache is asked on any Trio run (it is one system call that
+        # cannot wait); the op needs ours.
+        if raw.nowait:
+            if not uncancelled():
+                await checkpoint_if_cancelled()
+            cached = fileops.read_cached(raw, raw.fd, size, offset)
+            if cached is not None:
+                await pass_schedule_point()
+                return cached
+            mgr = running_manager()
+            if mgr is not None:
+                data: bytes = await fileops.read_checked(mgr, raw.fd, size, offset)
+                return data
+            return await raw.pread(size, offset)
         mgr = running_manager()
         if mgr is not None:
-            # Straight to the op: this is the hot path of random reads.
-            data: bytes = await fileops.read(mgr, raw.fd, size, offset)
-            return data
+            return await fileops.read(mgr, raw.fd, size, offset)
         return await raw.pread(size, offset)
 
     async def _pread_args(self, size: object, offset: object) -> tuple[int, int]:

@@ -29,6 +29,7 @@ or never started.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from typing import TYPE_CHECKING, Final
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 _SEEK_SET: Final = os.SEEK_SET
 _SEEK_CUR: Final = os.SEEK_CUR
+_O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 
 
 def _preadv(fd: int, buffer: WriteableBuffer, offset: int) -> int:
@@ -53,7 +55,7 @@ def _preadv(fd: int, buffer: WriteableBuffer, offset: int) -> int:
 class RawFile:
     """An open fd with its position: ``io.FileIO``'s job, async."""
 
-    __slots__ = ("append", "closed", "closefd", "fd", "ops", "pos", "seekable")
+    __slots__ = ("append", "closed", "closefd", "fd", "nowait", "ops", "pos", "seekable")
 
     def __init__(self, fd: int, *, closefd: bool, append: bool) -> None:
         self.fd = fd
@@ -70,6 +72,10 @@ class RawFile:
             self.pos = 0
         else:
             self.seekable = True
+        # Positional reads try the page cache first (fileops.read), except
+        # with O_DIRECT: there RWF_NOWAIT still waits for the device, in
+        # our thread. Turned off for good by a file system that refuses it.
+        self.nowait = self.seekable and not fcntl.fcntl(fd, fcntl.F_GETFL) & _O_DIRECT
 
     # -- ops at an explicit offset (-1: the kernel's position) -----------
 
@@ -77,7 +83,7 @@ class RawFile:
         """Up to ``size`` bytes at ``offset`` (-1: the fd's position, for pipes)."""
         mgr = running_manager()
         if mgr is not None:
-            data: bytes = await fileops.read(mgr, self.fd, size, offset)
+            data: bytes = await fileops.read(mgr, self.fd, size, offset, self)
             return data
         if offset < 0:
             return await trio.to_thread.run_sync(os.read, self.fd, size)
